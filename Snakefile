@@ -1,0 +1,20 @@
+# semigan: data → splits → training → evaluation → aggregation. Logic lives in src/semigan;
+# the rules only call the `semigan` command. Select a profile with --config profile=NAME.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "params.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        f"{RESULTS}/tables/summary.csv",
+    default_target: True

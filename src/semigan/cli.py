@@ -1,0 +1,126 @@
+"""`semigan` command line: the subcommands the Snakemake rules call (and users can too)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _cmd_download(a) -> None:
+    from .data.store import prepare_dataset
+
+    meta = prepare_dataset(a.dataset, Path(a.out), Path(a.downloads), a.mirror)
+    print(json.dumps({k: meta[k] for k in ("dataset", "n_train", "n_test", "image_shape")}))
+
+
+def _cmd_split(a) -> None:
+    from .data.store import load_split
+    from .splits import make_split, write_split
+
+    labels = load_split(Path(a.data), "train").labels
+    split = make_split(labels, a.n_labels, a.n_val, a.seed)
+    meta = write_split(split, Path(a.out), {"dataset": Path(a.data).name, "n_labels": a.n_labels,
+                                            "n_val": a.n_val, "seed": a.seed})
+    print(json.dumps(meta))
+
+
+def _cmd_train(a) -> None:
+    from .training.loop import RunSpec, train_run
+
+    spec = RunSpec.from_dict(json.loads(a.spec))
+    train_run(spec, Path(a.data), Path(a.split), Path(a.model), Path(a.checkpoint),
+              Path(a.history), threads=a.threads)
+
+
+def _cmd_evaluate(a) -> None:
+    from .evaluate import evaluate_run, write_metrics
+
+    metrics = evaluate_run(Path(a.model), Path(a.data))
+    write_metrics(metrics, Path(a.out))
+    print(f"{metrics['run']}: test error {metrics['test_error_pct']:.2f}%")
+
+
+def _cmd_aggregate(a) -> None:
+    from .aggregate import aggregate
+
+    summary = aggregate([Path(p) for p in a.metrics], Path(a.runs_csv), Path(a.summary_csv))
+    cols = ["dataset", "n_labels", "method", "n_seeds", "test_error_pct_text"]
+    print(summary[cols].to_string(index=False))
+
+
+def _cmd_check(a) -> None:
+    from .config import grid_cells, load_params, resolve
+
+    overrides = {"profile": a.profile} if a.profile else {}
+    effective = resolve(load_params(a.params, **overrides))
+    print(f"params OK: profile {effective['profile']!r}, {len(grid_cells(effective))} runs")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="semigan", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("download", help="fetch (verified) and decode a dataset")
+    s.add_argument("dataset")
+    s.add_argument("--out", required=True, help="folder for train.npz, test.npz, meta.json")
+    s.add_argument("--downloads", required=True, help="cache of verified original files")
+    s.add_argument("--mirror", default=None, help="local mirror folder (else official URLs)")
+    s.set_defaults(func=_cmd_download)
+
+    s = sub.add_parser("split", help="class-balanced labelled/validation/unlabelled split")
+    s.add_argument("--data", required=True)
+    s.add_argument("--n-labels", type=int, required=True)
+    s.add_argument("--n-val", type=int, required=True)
+    s.add_argument("--seed", type=int, required=True)
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=_cmd_split)
+
+    s = sub.add_parser("train", help="train one run (resumes from its checkpoint)")
+    s.add_argument("--spec", required=True, help="the run's RunSpec as JSON")
+    s.add_argument("--data", required=True)
+    s.add_argument("--split", required=True)
+    s.add_argument("--model", required=True)
+    s.add_argument("--checkpoint", required=True)
+    s.add_argument("--history", required=True)
+    s.add_argument("--threads", type=int, default=None)
+    s.set_defaults(func=_cmd_train)
+
+    s = sub.add_parser("evaluate", help="test-set metrics of a trained run")
+    s.add_argument("--model", required=True)
+    s.add_argument("--data", required=True)
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=_cmd_evaluate)
+
+    s = sub.add_parser("aggregate", help="metrics files → runs.csv and summary.csv")
+    s.add_argument("metrics", nargs="+")
+    s.add_argument("--runs-csv", required=True)
+    s.add_argument("--summary-csv", required=True)
+    s.set_defaults(func=_cmd_aggregate)
+
+    s = sub.add_parser("check-params", help="validate params.yaml for a profile")
+    s.add_argument("--params", default="params.yaml")
+    s.add_argument("--profile", default=None)
+    s.set_defaults(func=_cmd_check)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from .aggregate import MetricsError
+    from .config import ParamsError
+    from .data.fetch import ChecksumError, MirrorError
+    from .data.readers import CorruptFileError
+
+    try:
+        args.func(args)
+    except (ParamsError, MetricsError, ChecksumError, MirrorError, CorruptFileError, KeyError) as exc:
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"semigan {args.command}: error: {msg}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""params.yaml → validated effective configuration → one RunSpec per grid cell.
+
+The file holds base settings and named profiles; the effective configuration is the base
+deep-merged with the selected profile. Everything is checked before any job runs: the
+schema (keys, types, enums), then the profile name, the grid and each method's
+hyper-parameters, each error naming the offending key and what was expected.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+SCHEMA_PATH = Path(__file__).with_name("schemas") / "params.schema.yaml"
+
+
+class ParamsError(ValueError):
+    """params.yaml (or a --config override) is not a valid experiment description."""
+
+
+def load_schema() -> dict:
+    return yaml.safe_load(SCHEMA_PATH.read_text())
+
+
+def _where(path) -> str:
+    return ".".join(str(p) for p in path) or "(top level)"
+
+
+def validate_schema(config: dict) -> None:
+    validator = jsonschema.Draft202012Validator(load_schema())
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = [f"  at {_where(e.absolute_path)}: {e.message}" for e in errors]
+        raise ParamsError("params.yaml does not match workflow/schemas/params.schema.yaml:\n"
+                          + "\n".join(lines))
+
+
+def deep_merge(base: dict, patch: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in patch.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def resolve(config: dict) -> dict:
+    """Validate and return the effective configuration of the selected profile."""
+    validate_schema(config)
+    name = config["profile"]
+    profiles = config["profiles"]
+    if name not in profiles:
+        raise ParamsError(f"profile={name!r} is not defined; expected one of {sorted(profiles)}")
+    base = {k: v for k, v in config.items() if k != "profiles"}
+    patch = {k: v for k, v in profiles[name].items() if k != "description"}
+    effective = deep_merge(base, patch)
+    grid = effective.get("grid") or {}
+    for key in ("datasets", "seeds", "methods"):
+        if key not in grid:
+            raise ParamsError(f"profile {name!r}: grid.{key} is missing; expected it in "
+                              f"profiles.{name}.grid or the top-level grid")
+    for dataset in grid["datasets"]:
+        if dataset not in effective["datasets"]:
+            raise ParamsError(f"grid.datasets.{dataset}: no entry datasets.{dataset} "
+                              f"(with its arch); defined: {sorted(effective['datasets'])}")
+    for method in grid["methods"]:
+        if method not in effective["methods"]:
+            raise ParamsError(f"grid.methods: {method!r} has no settings under methods.{method}")
+    from .data.sources import get_source
+
+    n_val = effective["split"]["n_val"]
+    for dataset, n_labels in grid["datasets"].items():
+        k = len(get_source(dataset).classes)
+        for what, n in [(f"grid.datasets.{dataset}", n) for n in n_labels] + [("split.n_val", n_val)]:
+            if n % k:
+                raise ParamsError(f"{what}: {n} is not a multiple of the {k} classes of "
+                                  f"{dataset}; class-balanced splits need one")
+    for cell in grid_cells(effective):
+        run_spec(effective, cell.dataset, cell.n_labels, cell.method, cell.seed)  # checks hyper-parameters and train settings of every run
+    return effective
+
+
+@dataclass(frozen=True)
+class Cell:
+    dataset: str
+    n_labels: int
+    method: str
+    seed: int
+
+
+def grid_cells(effective: dict) -> list[Cell]:
+    grid = effective["grid"]
+    return [Cell(d, n, m, s)
+            for d, ns in grid["datasets"].items()
+            for n, m, s in itertools.product(ns, grid["methods"], grid["seeds"])]
+
+
+def run_spec(effective: dict, dataset: str, n_labels: int, method: str, seed: int) -> dict:
+    """The full description of one run (train settings and hyper-parameters resolved)."""
+    from .methods import METHODS, parse_hparams
+    from .training.loop import RunSpec, TrainConfig
+
+    m = effective["methods"][method]
+    per = (m.get("per_dataset") or {}).get(dataset, {})
+    train = deep_merge(deep_merge(effective["train"], m.get("train") or {}), per.get("train") or {})
+    hparams = deep_merge(m.get("hparams") or {}, per.get("hparams") or {})
+    where = f"profile {effective['profile']!r}, run {dataset}/n{n_labels}/{method}/seed{seed}"
+    try:
+        parse_hparams(METHODS[method].hparams_class, hparams, method)
+        spec = RunSpec(profile=effective["profile"], dataset=dataset, n_labels=int(n_labels),
+                       seed=int(seed), method=method, arch=effective["datasets"][dataset]["arch"],
+                       train=TrainConfig(**train), hparams=hparams)
+    except (ValueError, TypeError) as exc:
+        raise ParamsError(f"{where}: {exc}") from exc
+    return spec.to_dict()
+
+
+def load_params(path: str | Path = "params.yaml", **overrides) -> dict:
+    config = yaml.safe_load(Path(path).read_text())
+    config.update(overrides)
+    return config

@@ -1,0 +1,118 @@
+"""Where each dataset comes from: official URLs, checksums and the reader that decodes it.
+
+The checksums are the official ones. Gzipped IDX files also carry the md5 of their
+decompressed bytes, so a mirror that re-gzipped the originals (as ../shared/datasets did)
+is accepted exactly when its content is byte-identical.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from . import readers
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    name: str
+    url: str | None  # None: only obtainable from a mirror
+    md5: str  # md5 of the file as published
+    raw_md5: str | None = None  # md5 of the decompressed bytes of a .gz file
+
+
+@dataclass(frozen=True)
+class DatasetSource:
+    name: str
+    files: tuple[RemoteFile, ...]
+    reader: Callable  # (dict name -> Path) -> readers.Arrays
+    classes: tuple[str, ...]
+    mirror_subdir: str
+    note: str = ""
+    lossy: bool = False
+    extra: dict = field(default_factory=dict)
+
+
+_MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
+_FASHION_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
+
+DATASETS: dict[str, DatasetSource] = {
+    "mnist": DatasetSource(
+        name="mnist",
+        files=(
+            RemoteFile("train-images-idx3-ubyte.gz", _MNIST_URL + "train-images-idx3-ubyte.gz",
+                       "f68b3c2dcbeaaa9fbdd348bbdeb94873", "6bbc9ace898e44ae57da46a324031adb"),
+            RemoteFile("train-labels-idx1-ubyte.gz", _MNIST_URL + "train-labels-idx1-ubyte.gz",
+                       "d53e105ee54ea40749a09fcbcd1e9432", "a25bea736e30d166cdddb491f175f624"),
+            RemoteFile("t10k-images-idx3-ubyte.gz", _MNIST_URL + "t10k-images-idx3-ubyte.gz",
+                       "9fb629c4189551a2d022fa330f9573f3", "2646ac647ad5339dbf082846283269ea"),
+            RemoteFile("t10k-labels-idx1-ubyte.gz", _MNIST_URL + "t10k-labels-idx1-ubyte.gz",
+                       "ec29112dd5afa0611ce80d1b7f02629c", "27ae3e4e09519cfbb04c329615203637"),
+        ),
+        reader=readers.read_idx_dataset,
+        classes=tuple(str(i) for i in range(10)),
+        mirror_subdir="mnist",
+    ),
+    "fashion_mnist": DatasetSource(
+        name="fashion_mnist",
+        files=(
+            RemoteFile("train-images-idx3-ubyte.gz", _FASHION_URL + "train-images-idx3-ubyte.gz",
+                       "8d4fb7e6c68d591d4c3dfef9ec88bf0d", "f4a8712d7a061bf5bd6d2ca38dc4d50a"),
+            RemoteFile("train-labels-idx1-ubyte.gz", _FASHION_URL + "train-labels-idx1-ubyte.gz",
+                       "25c81989df183df01b3e8a0aad5dffbe", "9018921c3c673c538a1fc5bad174d6f9"),
+            RemoteFile("t10k-images-idx3-ubyte.gz", _FASHION_URL + "t10k-images-idx3-ubyte.gz",
+                       "bef4ecab320f06d8554ea6380940ec79", "8181f5470baa50b63fa0f6fddb340f0a"),
+            RemoteFile("t10k-labels-idx1-ubyte.gz", _FASHION_URL + "t10k-labels-idx1-ubyte.gz",
+                       "bb300cfdad3c16e7a12a480ee83cd310", "15d484375f8d13e6eb1aabb0c3f46965"),
+        ),
+        reader=readers.read_idx_dataset,
+        classes=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                 "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+        mirror_subdir="fashion-mnist",
+    ),
+    "cifar10": DatasetSource(
+        name="cifar10",
+        files=(
+            RemoteFile("cifar-10-python.tar.gz",
+                       "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+                       "c58f30108f718f92721af3b95e74349a"),
+        ),
+        reader=readers.read_cifar10_python,
+        classes=("airplane", "automobile", "bird", "cat", "deer",
+                 "dog", "frog", "horse", "ship", "truck"),
+        mirror_subdir="cifar10",
+    ),
+    "svhn": DatasetSource(
+        name="svhn",
+        files=(
+            RemoteFile("train_32x32.mat", "http://ufldl.stanford.edu/housenumbers/train_32x32.mat",
+                       "e26dedcc434d2e4c54c9b2d4a06d8373"),
+            RemoteFile("test_32x32.mat", "http://ufldl.stanford.edu/housenumbers/test_32x32.mat",
+                       "eb5a983be6a315427106f1b69d0ba99b"),
+        ),
+        reader=readers.read_svhn_mat,
+        classes=tuple(str(i) for i in range(10)),
+        mirror_subdir="svhn",
+    ),
+    # A user image folder registered as an example: CIFAR-10 re-encoded as JPEG (lossy).
+    "cifar10_jpeg": DatasetSource(
+        name="cifar10_jpeg",
+        files=(RemoteFile("cifar10-jpeg.tar.gz", None, "163cd5da1dd51a584b3b25feb328d988"),),
+        reader=readers.read_imagefolder_archive,
+        classes=("airplane", "automobile", "bird", "cat", "deer",
+                 "dog", "frog", "horse", "ship", "truck"),
+        mirror_subdir="cifar10-jpeg",
+        lossy=True,
+        note="CIFAR-10 (JPEG copy): lossy re-encoding, original order not kept; "
+             "not comparable to official CIFAR-10 numbers.",
+    ),
+}
+
+
+def get_source(name: str) -> DatasetSource:
+    try:
+        return DATASETS[name]
+    except KeyError:
+        raise KeyError(
+            f"unknown dataset {name!r}; expected one of {sorted(DATASETS)}"
+        ) from None

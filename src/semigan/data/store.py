@@ -1,0 +1,64 @@
+"""The canonical cached form of a dataset: one .npz per split (uint8 NHWC images, int64
+labels) and a meta.json with classes, shape and where the bytes came from."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .fetch import fetch_dataset, resolve_mirror
+from .sources import get_source
+
+SPLITS = ("train", "test")
+
+
+@dataclass
+class ImageSet:
+    images: np.ndarray  # uint8 (N, H, W, C)
+    labels: np.ndarray  # int64 (N,)
+
+
+def _atomic_savez(path: Path, **arrays) -> None:
+    tmp = path.with_name(path.name + ".part")
+    with open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
+    os.replace(tmp, path)
+
+
+def prepare_dataset(name: str, out_dir: Path, download_dir: Path, mirror: str | None) -> dict:
+    """Fetch (verified), decode and write out_dir/{train,test}.npz + meta.json."""
+    source = get_source(name)
+    files, provenance = fetch_dataset(source, download_dir / name, resolve_mirror(mirror))
+    arrays = source.reader(files)
+    classes = arrays.classes or source.classes
+    out_dir.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "dataset": name,
+        "classes": list(classes),
+        "image_shape": list(arrays.train_x.shape[1:]),
+        "n_train": int(len(arrays.train_y)),
+        "n_test": int(len(arrays.test_y)),
+        "lossy_copy": source.lossy,
+        "note": source.note,
+        "files": provenance,
+    }
+    for split, x, y in (("train", arrays.train_x, arrays.train_y),
+                        ("test", arrays.test_x, arrays.test_y)):
+        if not (y.min() >= 0 and y.max() < len(classes)):
+            raise ValueError(f"{name}/{split}: labels outside 0..{len(classes) - 1}")
+        _atomic_savez(out_dir / f"{split}.npz", images=np.ascontiguousarray(x), labels=y)
+    (out_dir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    return meta
+
+
+def load_split(data_dir: Path, split: str) -> ImageSet:
+    with np.load(Path(data_dir) / f"{split}.npz") as z:
+        return ImageSet(z["images"], z["labels"])
+
+
+def load_meta(data_dir: Path) -> dict:
+    return json.loads((Path(data_dir) / "meta.json").read_text())

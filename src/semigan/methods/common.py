@@ -1,0 +1,92 @@
+"""Pieces every method shares: its context, its batch, hyper-parameter parsing, Adam and
+the learning-rate schedule."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Iterable
+
+import torch
+
+from ..models import Architecture
+
+
+@dataclass
+class MethodContext:
+    arch: Architecture
+    n_classes: int
+    image_shape: tuple[int, int, int]  # (C, H, W)
+    device: torch.device
+    total_steps: int
+
+
+@dataclass
+class Batch:
+    x_lab: torch.Tensor
+    y_lab: torch.Tensor
+    x_unl: torch.Tensor | None = None
+    x_unl2: torch.Tensor | None = None
+
+
+def parse_hparams(cls, values: dict | None, method: str):
+    """Build the method's hyper-parameter dataclass, naming any key it does not know."""
+    values = dict(values or {})
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"unknown hyper-parameter(s) {unknown} for method {method!r}; "
+                         f"expected some of {sorted(known)}")
+    return cls(**values)
+
+
+def adam(params: Iterable[torch.nn.Parameter], lr: float, beta1: float) -> torch.optim.Adam:
+    params = [p for p in params if p.requires_grad]
+    try:
+        return torch.optim.Adam(params, lr=lr, betas=(beta1, 0.999), fused=True)
+    except (RuntimeError, TypeError):  # fused kernels are not built for every device
+        return torch.optim.Adam(params, lr=lr, betas=(beta1, 0.999))
+
+
+def lr_multiplier(step: int, total: int, decay_start: float) -> float:
+    """1 until `decay_start`·total steps, then linear decay to 0 at the end (the CIFAR
+    reference decays over the last third: decay_start = 2/3; 1.0 means constant)."""
+    progress = step / max(total, 1)
+    if decay_start >= 1.0 or progress < decay_start:
+        return 1.0
+    return max(0.0, (1.0 - progress) / (1.0 - decay_start))
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+def accuracy_of(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    return (logits.argmax(1) == labels).float().mean()
+
+
+class ClassifierMethod:
+    """Shared state handling of the methods that train one classifier and its optimizer."""
+
+    hparams_class: type
+    unlabeled_batches = 0
+
+    def __init__(self, ctx: MethodContext, hp):
+        self.ctx, self.hp = ctx, hp
+        self.classifier = ctx.arch.classifier(ctx.n_classes, ctx.image_shape).to(ctx.device)
+        self.opt = adam(self.classifier.parameters(), hp.lr, hp.beta1)
+
+    def scheduled_lr(self, step: int) -> None:
+        set_lr(self.opt, self.hp.lr * lr_multiplier(step, self.ctx.total_steps, self.hp.decay_start))
+
+    def state_dict(self) -> dict:
+        return {"classifier": self.classifier.state_dict(), "opt": self.opt.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.classifier.load_state_dict(state["classifier"])
+        self.opt.load_state_dict(state["opt"])
+
+    def export(self) -> dict:
+        """Networks beyond the classifier worth keeping in the final model file."""
+        return {}

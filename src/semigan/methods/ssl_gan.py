@@ -1,0 +1,113 @@
+"""`ssl_gan`: Improved-GAN semi-supervised learning with feature matching (Salimans et al.
+2016, "Improved Techniques for Training GANs"; openai/improved-gan).
+
+The discriminator is a K-class classifier; its K+1-th ("fake") logit is fixed at 0, so
+p(fake|x) = 1/(1+Z(x)), Z = Σ exp(l_k). The generator matches the mean of the
+discriminator's last hidden features on real unlabelled images (feature matching).
+The three discriminator passes (labelled, unlabelled, generated) run as one batch: the
+network has no batch-dependent layers, so this is the same function, computed once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ..models.layers import data_dependent_init
+from .common import Batch, ClassifierMethod, accuracy_of, adam, lr_multiplier, set_lr
+
+
+def unsupervised_loss(logits_unl: torch.Tensor, logits_fake: torch.Tensor) -> torch.Tensor:
+    """½·(−E_data log D(x) − E_G log(1 − D(G(z)))) with D(x) = Z/(Z+1), written with
+    lse = log Z: −½·mean(lse_unl) + ½·mean(softplus(lse_unl)) + ½·mean(softplus(lse_fake))."""
+    lse_unl = torch.logsumexp(logits_unl, 1)
+    lse_fake = torch.logsumexp(logits_fake, 1)
+    return (-0.5 * lse_unl.mean() + 0.5 * F.softplus(lse_unl).mean()
+            + 0.5 * F.softplus(lse_fake).mean())
+
+
+def feature_matching_loss(feat_fake: torch.Tensor, feat_real: torch.Tensor, kind: str) -> torch.Tensor:
+    diff = feat_fake.mean(0) - feat_real.mean(0)
+    if kind == "squared":
+        return diff.square().mean()
+    if kind == "absolute":
+        return diff.abs().mean()
+    raise ValueError(f"feature_matching={kind!r}: expected 'squared', 'absolute' or 'auto'")
+
+
+@dataclass
+class SSLGANHParams:
+    lr: float = 0.003
+    beta1: float = 0.5
+    decay_start: float = 1.0
+    unlabeled_weight: float = 1.0
+    feature_matching: str = "auto"  # auto: the architecture's (MNIST squared, CIFAR absolute)
+
+
+class SSLGAN(ClassifierMethod):
+    name = "ssl_gan"
+    hparams_class = SSLGANHParams
+    unlabeled_batches = 2  # one for the discriminator step, one for the generator step
+
+    def __init__(self, ctx, hp: SSLGANHParams):
+        super().__init__(ctx, hp)
+        self.fm_kind = ctx.arch.feature_matching if hp.feature_matching == "auto" else hp.feature_matching
+        feature_matching_loss(torch.zeros(1, 1), torch.zeros(1, 1), self.fm_kind)  # validate early
+        self.generator = ctx.arch.generator(ctx.image_shape).to(ctx.device)
+        self.opt_g = adam(self.generator.parameters(), hp.lr, hp.beta1)
+        self._d_trainable = [p for p in self.classifier.parameters() if p.requires_grad]
+
+    def initialize(self, x_lab, x_unl) -> None:
+        data_dependent_init(self.classifier, x_unl)
+        z = self.generator.sample_z(len(x_unl), device=self.ctx.device)
+        data_dependent_init(self.generator, z)
+
+    def train_step(self, batch: Batch, step: int) -> dict:
+        lr = self.hp.lr * lr_multiplier(step, self.ctx.total_steps, self.hp.decay_start)
+        set_lr(self.opt, lr)
+        set_lr(self.opt_g, lr)
+        n_lab, n_unl = len(batch.x_lab), len(batch.x_unl)
+        dev = self.ctx.device
+
+        # discriminator step: labelled, unlabelled and generated images in one pass
+        with torch.no_grad():
+            fake = self.generator(self.generator.sample_z(n_unl, device=dev))
+        logits = self.classifier(torch.cat([batch.x_lab, batch.x_unl, fake]))
+        l_lab, l_unl, l_fake = logits.split([n_lab, n_unl, len(fake)])
+        loss_lab = F.cross_entropy(l_lab, batch.y_lab)
+        loss_unl = unsupervised_loss(l_unl, l_fake)
+        self.opt.zero_grad(set_to_none=True)
+        (loss_lab + self.hp.unlabeled_weight * loss_unl).backward()
+        self.opt.step()
+
+        # generator step: feature matching; the discriminator is frozen, not just unstepped
+        for p in self._d_trainable:
+            p.requires_grad_(False)
+        try:
+            fake = self.generator(self.generator.sample_z(len(batch.x_unl2), device=dev))
+            _, feat_fake = self.classifier.forward_features(fake)
+            with torch.no_grad():
+                _, feat_real = self.classifier.forward_features(batch.x_unl2)
+            loss_gen = feature_matching_loss(feat_fake, feat_real, self.fm_kind)
+            self.opt_g.zero_grad(set_to_none=True)
+            loss_gen.backward()
+            self.opt_g.step()
+        finally:
+            for p in self._d_trainable:
+                p.requires_grad_(True)
+        return {"loss_lab": loss_lab.detach(), "loss_unl": loss_unl.detach(),
+                "loss_gen": loss_gen.detach(), "train_acc": accuracy_of(l_lab.detach(), batch.y_lab)}
+
+    def state_dict(self) -> dict:
+        return dict(super().state_dict(), generator=self.generator.state_dict(),
+                    opt_g=self.opt_g.state_dict())
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        self.generator.load_state_dict(state["generator"])
+        self.opt_g.load_state_dict(state["opt_g"])
+
+    def export(self) -> dict:
+        return {"generator": self.generator.state_dict()}

@@ -1,0 +1,36 @@
+"""`supervised`: the classifier trained on the labelled subset only — the baseline that
+shows what the unlabelled images add."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch.nn.functional as F
+
+from ..models.layers import data_dependent_init
+from .common import Batch, ClassifierMethod, accuracy_of
+
+
+@dataclass
+class SupervisedHParams:
+    lr: float = 0.003
+    beta1: float = 0.5
+    decay_start: float = 1.0
+
+
+class Supervised(ClassifierMethod):
+    name = "supervised"
+    hparams_class = SupervisedHParams
+    unlabeled_batches = 0
+
+    def initialize(self, x_lab, x_unl) -> None:
+        data_dependent_init(self.classifier, x_lab)  # labelled images only: no unlabelled data
+
+    def train_step(self, batch: Batch, step: int) -> dict:
+        self.scheduled_lr(step)
+        logits = self.classifier(batch.x_lab)
+        loss = F.cross_entropy(logits, batch.y_lab)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        return {"loss_lab": loss.detach(), "train_acc": accuracy_of(logits.detach(), batch.y_lab)}

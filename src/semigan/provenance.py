@@ -1,0 +1,49 @@
+"""What every result records about how it was made: code version, packages, device."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+_PACKAGES = ("semigan", "torch", "torchvision", "torch-fidelity", "numpy", "scipy",
+             "pandas", "snakemake", "dvc")
+
+
+def git_state(cwd: Path | None = None) -> dict:
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()
+    try:
+        return {"commit": git("rev-parse", "HEAD"),
+                "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": "unknown", "dirty": None}
+
+
+def package_versions() -> dict:
+    out = {"python": sys.version.split()[0]}
+    for name in _PACKAGES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def device_info(device: torch.device) -> dict:
+    info = {"device": str(device), "platform": platform.platform(),
+            "cpu": platform.processor() or platform.machine(), "torch_threads": torch.get_num_threads()}
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def collect(device: torch.device) -> dict:
+    return {"git": git_state(), "packages": package_versions(), "device": device_info(device),
+            "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds")}

@@ -1,0 +1,80 @@
+"""Class-balanced label splits, one per (dataset, n_labels, seed), shared by every method.
+
+Per class, a seeded permutation is cut into [validation | labelled | unlabelled]. The
+validation subset comes first, so it is the same for every n_labels of a seed, and the
+labelled sets of one seed are nested (the 100-label set is inside the 1000-label set).
+Validation images are labelled training images used only for model selection; the test
+set is never touched here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass
+class Split:
+    labeled: np.ndarray
+    val: np.ndarray
+    unlabeled: np.ndarray
+
+    def digest(self) -> str:
+        h = hashlib.sha256()
+        for name in ("labeled", "val", "unlabeled"):
+            arr = np.ascontiguousarray(getattr(self, name), dtype=np.int64)
+            h.update(name.encode() + arr.tobytes())
+        return h.hexdigest()
+
+
+def make_split(labels: np.ndarray, n_labels: int, n_val: int, seed: int) -> Split:
+    classes = np.unique(labels)
+    k = len(classes)
+    for what, n in (("n_labels", n_labels), ("split.n_val", n_val)):
+        if n <= 0 or n % k:
+            raise ValueError(f"{what}={n}: expected a positive multiple of the number of "
+                             f"classes ({k}) so the split can be class-balanced")
+    per_lab, per_val = n_labels // k, n_val // k
+    rng = np.random.default_rng(seed)
+    lab, val, unl = [], [], []
+    for c in classes:
+        idx = np.flatnonzero(labels == c)
+        if len(idx) < per_lab + per_val + 1:
+            raise ValueError(f"class {c} has {len(idx)} training images; n_labels={n_labels} "
+                             f"and n_val={n_val} need more than {per_lab + per_val} per class")
+        idx = idx[rng.permutation(len(idx))]
+        val.append(idx[:per_val])
+        lab.append(idx[per_val:per_val + per_lab])
+        unl.append(idx[per_val + per_lab:])
+    return Split(*(np.sort(np.concatenate(part)) for part in (lab, val, unl)))
+
+
+def write_split(split: Split, path: Path, info: dict) -> dict:
+    """Write path (.npz) and its .json sidecar holding the content hash and counts."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    with open(tmp, "wb") as fh:
+        np.savez(fh, labeled=split.labeled, val=split.val, unlabeled=split.unlabeled)
+    os.replace(tmp, path)
+    meta = dict(info, sha256=split.digest(), n_labeled=int(len(split.labeled)),
+                n_val=int(len(split.val)), n_unlabeled=int(len(split.unlabeled)))
+    path.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
+    return meta
+
+
+def read_split(path: Path) -> Split:
+    with np.load(path) as z:
+        split = Split(z["labeled"], z["val"], z["unlabeled"])
+    sidecar = Path(path).with_suffix(".json")
+    if sidecar.exists():
+        expected = json.loads(sidecar.read_text())["sha256"]
+        if split.digest() != expected:
+            raise ValueError(f"{path}: content hash {split.digest()} differs from {expected} "
+                             f"recorded in {sidecar}; the split file was modified")
+    return split

@@ -1,0 +1,288 @@
+"""The training loop every method shares: in-memory data, seeded minibatch streams, EMA of
+the classifier, periodic validation (the only input to model selection), periodic full
+checkpoints and automatic resume from them."""
+
+from __future__ import annotations
+
+import copy
+import csv
+import dataclasses
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import provenance
+from ..data.store import load_meta, load_split
+from ..methods import Batch, MethodContext, build_method
+from ..models import get_architecture, to_model_input
+from ..splits import read_split
+from .ema import EMA
+from .sampling import IndexStream
+
+SELECTIONS = ("best_val", "final")
+
+
+@dataclass
+class TrainConfig:
+    steps: int
+    batch_size: int = 100
+    eval_every: int = 500
+    checkpoint_every: int = 1000
+    log_every: int = 100
+    ema_halflife: float = 1000.0
+    ema_rampup: float | None = 0.1
+    selection: str = "best_val"
+    init_size: int = 500
+
+    def __post_init__(self):
+        if self.selection not in SELECTIONS:
+            raise ValueError(f"train.selection={self.selection!r}: expected one of {SELECTIONS}")
+        for name in ("steps", "batch_size", "eval_every", "checkpoint_every", "log_every", "init_size"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"train.{name}={getattr(self, name)}: expected a positive integer")
+
+
+@dataclass
+class RunSpec:
+    """Everything that defines one run; recorded in every file the run writes."""
+
+    profile: str
+    dataset: str
+    n_labels: int
+    seed: int
+    method: str
+    arch: str
+    train: TrainConfig
+    hparams: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunSpec":
+        d = dict(d)
+        d["train"] = TrainConfig(**d["train"])
+        return cls(**d)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @property
+    def name(self) -> str:
+        return f"{self.dataset}/n{self.n_labels}/{self.method}/seed{self.seed}"
+
+
+def pick_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@torch.no_grad()
+def accuracy(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, arch,
+             batch_size: int = 1000) -> tuple[float, np.ndarray]:
+    """Overall accuracy and the predictions, in eval mode (no noise/dropout)."""
+    was_training = model.training
+    model.eval()
+    preds = []
+    for i in range(0, len(images), batch_size):
+        preds.append(model(to_model_input(images[i:i + batch_size], arch)).argmax(1))
+    model.train(was_training)
+    pred = torch.cat(preds)
+    return float((pred == labels).float().mean()), pred.cpu().numpy()
+
+
+def _atomic_torch_save(obj, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _rng_state() -> dict:
+    state = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class Trainer:
+    def __init__(self, spec: RunSpec, data_dir: Path, split_path: Path, log=None):
+        self.spec, self.cfg = spec, spec.train
+        self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+        self.device = pick_device()
+        self.arch = get_architecture(spec.arch)
+        meta = load_meta(data_dir)
+        train = load_split(data_dir, "train")
+        self.split = read_split(split_path)
+        self.split_sha256 = self.split.digest()
+        self.images = torch.from_numpy(train.images).to(self.device)
+        self.labels = torch.from_numpy(train.labels).to(self.device)
+        h, w, c = train.images.shape[1:]
+        self.n_classes = len(meta["classes"])
+
+        torch.manual_seed(spec.seed)
+        ctx = MethodContext(self.arch, self.n_classes, (c, h, w), self.device, self.cfg.steps)
+        self.method = build_method(spec.method, ctx, spec.hparams)
+        bs = self.cfg.batch_size
+        base = 1_000_003 * spec.seed
+        self.lab_stream = IndexStream(torch.from_numpy(self.split.labeled), bs, base + 1)
+        self.unl_streams = [IndexStream(torch.from_numpy(self.split.unlabeled), bs, base + 2 + i)
+                            for i in range(self.method.unlabeled_batches)]
+        self.val_idx = torch.from_numpy(self.split.val).to(self.device)
+        self.step = 0
+        self.wall = 0.0  # seconds of training, summed over resumed sessions
+        self.history: list[dict] = []
+        self.best = {"val_acc": -1.0, "step": 0, "state": None}
+        self.resumed_from: list[int] = []
+        self.ema: EMA | None = None
+
+    # -- batches ---------------------------------------------------------------------------
+    def _x(self, idx: torch.Tensor) -> torch.Tensor:
+        return to_model_input(self.images[idx.to(self.device)], self.arch)
+
+    def next_batch(self) -> Batch:
+        lab = self.lab_stream.next().to(self.device)
+        unl = [self._x(s.next()) for s in self.unl_streams]
+        return Batch(self._x(lab), self.labels[lab], *unl)
+
+    def _initialize(self) -> None:
+        g = torch.Generator().manual_seed(self.spec.seed)
+        n = self.cfg.init_size
+        lab = torch.from_numpy(self.split.labeled)
+        unl = torch.from_numpy(self.split.unlabeled)
+        x_lab = self._x(lab[torch.randperm(len(lab), generator=g)[:n]])
+        x_unl = self._x(unl[torch.randperm(len(unl), generator=g)[:n]])
+        self.method.initialize(x_lab, x_unl)
+        self.ema = EMA(self.method.classifier, self.cfg.ema_halflife, self.cfg.ema_rampup)
+
+    # -- checkpoints ------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {"spec": self.spec.to_dict(), "step": self.step, "wall": self.wall,
+                "method": self.method.state_dict(), "ema": self.ema.state_dict(),
+                "lab_stream": self.lab_stream.state_dict(),
+                "unl_streams": [s.state_dict() for s in self.unl_streams],
+                "rng": _rng_state(), "history": self.history, "best": self.best,
+                "resumed_from": self.resumed_from}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.step, self.wall = state["step"], state["wall"]
+        self.method.load_state_dict(state["method"])
+        self.ema.load_state_dict(state["ema"])
+        self.lab_stream.load_state_dict(state["lab_stream"])
+        for s, st in zip(self.unl_streams, state["unl_streams"]):
+            s.load_state_dict(st)
+        _set_rng_state(state["rng"])
+        self.history, self.best = state["history"], state["best"]
+        self.resumed_from = state["resumed_from"] + [self.step]
+
+    def try_resume(self, checkpoint: Path) -> bool:
+        if not checkpoint.exists():
+            return False
+        state = torch.load(checkpoint, map_location=self.device, weights_only=False)
+        if state["spec"] != self.spec.to_dict():
+            stale = checkpoint.with_name(checkpoint.name + f".stale-step{state['step']}")
+            os.replace(checkpoint, stale)
+            self.log(f"[{self.spec.name}] checkpoint was made with another configuration; "
+                     f"kept it as {stale} and starting afresh")
+            return False
+        self.load_state_dict(state)
+        self.log(f"[{self.spec.name}] resumed from checkpoint at step {self.step}/{self.cfg.steps}")
+        return True
+
+    # -- the loop ---------------------------------------------------------------------------
+    def validate(self) -> dict:
+        labels = self.labels[self.val_idx]
+        ema_acc, _ = accuracy(self.ema.model, self.images[self.val_idx], labels, self.arch)
+        raw_acc, _ = accuracy(self.method.classifier, self.images[self.val_idx], labels, self.arch)
+        return {"val_acc": ema_acc, "val_acc_raw": raw_acc}
+
+    def run(self, checkpoint: Path) -> dict:
+        self._initialize()
+        self.try_resume(checkpoint)
+        cfg = self.cfg
+        sums: dict[str, torch.Tensor] = {}  # summed on the device; read only when logged
+        count, t_last, step_last = 0, time.perf_counter(), self.step
+        while self.step < cfg.steps:
+            t0 = time.perf_counter()
+            stats = self.method.train_step(self.next_batch(), self.step)
+            self.step += 1
+            self.ema.update(self.method.classifier, self.step)
+            for k, v in stats.items():
+                sums[k] = sums[k] + v if k in sums else torch.as_tensor(v, dtype=torch.float64)
+            count += 1
+            self.wall += time.perf_counter() - t0
+            if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+                now = time.perf_counter()
+                rate = (self.step - step_last) / max(now - t_last, 1e-9)
+                t_last, step_last = now, self.step
+                eta = (cfg.steps - self.step) / max(rate, 1e-9)
+                means = " ".join(f"{k}={float(v) / count:.4f}" for k, v in sums.items())
+                self.log(f"[{self.spec.name}] step {self.step}/{cfg.steps} {rate:.1f} it/s "
+                         f"eta {eta / 60:.1f} min {means}")
+            if self.step % cfg.eval_every == 0 or self.step == cfg.steps:
+                row = {"step": self.step, "wall_seconds": round(self.wall, 2)}
+                row.update({k: float(v) / max(count, 1) for k, v in sums.items()})
+                row.update(self.validate())
+                self.history.append(row)
+                sums, count = {}, 0
+                if row["val_acc"] > self.best["val_acc"]:
+                    self.best = {"val_acc": row["val_acc"], "step": self.step,
+                                 "state": copy.deepcopy({k: v.cpu() for k, v in self.ema.state_dict().items()})}
+                self.log(f"[{self.spec.name}] step {self.step} val_acc(ema)={row['val_acc']:.4f} "
+                         f"val_acc(raw)={row['val_acc_raw']:.4f} best={self.best['val_acc']:.4f}"
+                         f"@{self.best['step']}")
+            if self.step % cfg.checkpoint_every == 0 and self.step < cfg.steps:
+                _atomic_torch_save(self.state_dict(), checkpoint)
+        return self.result()
+
+    def result(self) -> dict:
+        final = {k: v.cpu() for k, v in self.ema.state_dict().items()}
+        if self.cfg.selection == "best_val":
+            selected, sel_step, sel_val = self.best["state"], self.best["step"], self.best["val_acc"]
+        else:
+            selected, sel_step, sel_val = final, self.step, self.history[-1]["val_acc"]
+        return {
+            "spec": self.spec.to_dict(),
+            "classifier": selected,
+            "classifier_final_ema": final,
+            "selection": {"rule": self.cfg.selection, "step": sel_step, "val_acc": sel_val,
+                          "weights": "ema"},
+            "exported": self.method.export(),
+            "n_classes": self.n_classes,
+            "history": self.history,
+            "split_sha256": self.split_sha256,
+            "train_seconds": self.wall,
+            "steps_per_second": self.step / max(self.wall, 1e-9),
+            "resumed_from": self.resumed_from,
+        }
+
+
+def train_run(spec: RunSpec, data_dir: Path, split_path: Path, model_out: Path,
+              checkpoint: Path, history_csv: Path, threads: int | None = None) -> dict:
+    """Train (resuming if a checkpoint exists), write the model file and the history CSV,
+    then remove the checkpoint: the model file holds everything later steps need."""
+    if threads:
+        torch.set_num_threads(threads)
+    trainer = Trainer(spec, Path(data_dir), Path(split_path))
+    result = trainer.run(Path(checkpoint))
+    result["provenance"] = provenance.collect(trainer.device)
+    _atomic_torch_save(result, Path(model_out))
+    history_csv = Path(history_csv)
+    history_csv.parent.mkdir(parents=True, exist_ok=True)
+    keys = sorted({k for row in result["history"] for k in row}, key=lambda k: (k != "step", k))
+    with open(history_csv, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(result["history"])
+    Path(checkpoint).unlink(missing_ok=True)
+    summary = {k: result[k] for k in ("selection", "train_seconds", "steps_per_second", "resumed_from")}
+    trainer.log(f"[{spec.name}] done: {json.dumps(summary)}")
+    return result

@@ -1,0 +1,33 @@
+import json
+
+from snakemake.utils import validate
+
+from semigan.config import grid_cells, resolve, run_spec
+
+
+validate(config, "../schemas/params.schema.yaml")
+CFG = resolve(config)  # profile merged; grid and hyper-parameters checked before any job
+PROFILE = CFG["profile"]
+RESULTS = f"results/{PROFILE}"
+DATA = CFG["data"]["root"]
+N_VAL = CFG["split"]["n_val"]
+RUN = "{dataset}/n{n_labels}/{method}/seed{seed}"
+
+
+wildcard_constraints:
+    dataset="[a-z0-9_]+",
+    n_labels=r"\d+",
+    method="[a-z_]+",
+    seed=r"\d+",
+
+
+def all_metrics():
+    return [
+        f"{RESULTS}/runs/{c.dataset}/n{c.n_labels}/{c.method}/seed{c.seed}/metrics.json"
+        for c in grid_cells(CFG)
+    ]
+
+
+def spec_json(wildcards):
+    spec = run_spec(CFG, wildcards.dataset, int(wildcards.n_labels), wildcards.method, int(wildcards.seed))
+    return json.dumps(spec, sort_keys=True)

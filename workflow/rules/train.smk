@@ -1,0 +1,39 @@
+rule train:
+    input:
+        train=f"{DATA}/{{dataset}}/train.npz",
+        meta=f"{DATA}/{{dataset}}/meta.json",
+        split=f"resources/splits/{{dataset}}/val{N_VAL}/n{{n_labels}}/seed{{seed}}.npz",
+    output:
+        model=f"resources/models/{PROFILE}/{RUN}/model.pt",
+        history=f"{RESULTS}/runs/{RUN}/history.csv",
+    params:
+        spec=spec_json,
+        checkpoint=f"resources/models/{PROFILE}/{RUN}/checkpoint.pt",
+    log:
+        f"logs/{PROFILE}/train/{RUN}.log",
+    resources:
+        gpu=1,
+    threads: 2
+    conda:
+        "../envs/semigan.yaml"
+    shell:
+        "semigan train --spec {params.spec:q} --data {DATA}/{wildcards.dataset}"
+        " --split {input.split} --model {output.model} --checkpoint {params.checkpoint}"
+        " --history {output.history} --threads {threads} 2> {log}"
+
+
+rule evaluate:
+    input:
+        model=f"resources/models/{PROFILE}/{RUN}/model.pt",
+        test=f"{DATA}/{{dataset}}/test.npz",
+        meta=f"{DATA}/{{dataset}}/meta.json",
+    output:
+        metrics=f"{RESULTS}/runs/{RUN}/metrics.json",
+    log:
+        f"logs/{PROFILE}/evaluate/{RUN}.log",
+    threads: 2
+    conda:
+        "../envs/semigan.yaml"
+    shell:
+        "semigan evaluate --model {input.model} --data {DATA}/{wildcards.dataset}"
+        " --out {output.metrics} > {log} 2>&1"
