@@ -64,10 +64,26 @@ def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
-def aggregate(paths: list[Path], runs_csv: Path, summary_csv: Path) -> pd.DataFrame:
+def summary_metrics(summary: pd.DataFrame) -> dict:
+    """Nested {dataset: {n<labels>: {method: {...}}}} for `dvc metrics show`."""
+    out: dict = {}
+    for row in summary.itertuples(index=False):
+        cell = out.setdefault(row.dataset, {}).setdefault(f"n{row.n_labels}", {})
+        cell[row.method] = {
+            "test_error_pct_mean": round(float(row.test_error_pct_mean), 4),
+            "test_error_pct_std": None if pd.isna(row.test_error_pct_std) else round(float(row.test_error_pct_std), 4),
+            "n_seeds": int(row.n_seeds),
+        }
+    return out
+
+
+def aggregate(paths: list[Path], runs_csv: Path, summary_csv: Path,
+              metrics_json: Path | None = None) -> pd.DataFrame:
     runs = runs_table(paths)
     summary = summary_table(runs)
     for df, out in ((runs, runs_csv), (summary, summary_csv)):
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         df.to_csv(out, index=False, float_format="%.6g")
+    if metrics_json is not None:
+        Path(metrics_json).write_text(json.dumps(summary_metrics(summary), indent=2) + "\n")
     return summary

@@ -45,9 +45,21 @@ def _cmd_evaluate(a) -> None:
 def _cmd_aggregate(a) -> None:
     from .aggregate import aggregate
 
-    summary = aggregate([Path(p) for p in a.metrics], Path(a.runs_csv), Path(a.summary_csv))
+    summary = aggregate([Path(p) for p in a.metrics], Path(a.runs_csv), Path(a.summary_csv),
+                        Path(a.metrics_json) if a.metrics_json else None)
     cols = ["dataset", "n_labels", "method", "n_seeds", "test_error_pct_text"]
     print(summary[cols].to_string(index=False))
+
+
+def _cmd_bench(a) -> None:
+    from .bench import run_benchmark
+    from .training.loop import RunSpec
+
+    spec = RunSpec.from_dict(json.loads(a.spec))
+    r = run_benchmark(spec, Path(a.data), Path(a.split), Path(a.out), threads=a.threads,
+                      target_error_pct=a.target)
+    print(f"{r['benchmark']}: {r['iterations_per_second']:.1f} it/s, "
+          f"{r['target_test_error_pct']}% test error after {r['seconds_to_target']} s")
 
 
 def _cmd_check(a) -> None:
@@ -97,7 +109,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("metrics", nargs="+")
     s.add_argument("--runs-csv", required=True)
     s.add_argument("--summary-csv", required=True)
+    s.add_argument("--metrics-json", default=None, help="summary as nested JSON (dvc metrics)")
     s.set_defaults(func=_cmd_aggregate)
+
+    s = sub.add_parser("bench", help="iterations/s and test error vs wall-clock → JSON")
+    s.add_argument("--spec", required=True)
+    s.add_argument("--data", required=True)
+    s.add_argument("--split", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--threads", type=int, default=None)
+    s.add_argument("--target", type=float, default=1.5, help="test error %% for time-to-target")
+    s.set_defaults(func=_cmd_bench)
 
     s = sub.add_parser("check-params", help="validate params.yaml for a profile")
     s.add_argument("--params", default="params.yaml")

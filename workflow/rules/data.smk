@@ -4,6 +4,7 @@ rule download:
         test=f"{DATA}/{{dataset}}/test.npz",
         meta=f"{DATA}/{{dataset}}/meta.json",
     params:
+        out=lambda wildcards, output: os.path.dirname(output.train),
         downloads=CFG["data"]["downloads"],
         mirror=CFG["data"]["mirror"] or "",
     log:
@@ -11,7 +12,7 @@ rule download:
     conda:
         "../envs/semigan.yaml"
     shell:
-        "semigan download {wildcards.dataset} --out {DATA}/{wildcards.dataset}"
+        "semigan download {wildcards.dataset} --out {params.out}"
         " --downloads {params.downloads} --mirror {params.mirror:q} 2> {log}"
 
 
@@ -22,10 +23,13 @@ rule split:
     output:
         split=f"resources/splits/{{dataset}}/val{N_VAL}/n{{n_labels}}/seed{{seed}}.npz",
         info=f"resources/splits/{{dataset}}/val{N_VAL}/n{{n_labels}}/seed{{seed}}.json",
+    params:
+        data=lambda wildcards, input: os.path.dirname(input.train),
+        n_val=N_VAL,
     log:
         f"logs/split/{{dataset}}_val{N_VAL}_n{{n_labels}}_seed{{seed}}.log",
     conda:
         "../envs/semigan.yaml"
     shell:
-        "semigan split --data {DATA}/{wildcards.dataset} --n-labels {wildcards.n_labels}"
-        " --n-val {N_VAL} --seed {wildcards.seed} --out {output.split} > {log} 2>&1"
+        "semigan split --data {params.data} --n-labels {wildcards.n_labels}"
+        " --n-val {params.n_val} --seed {wildcards.seed} --out {output.split} > {log} 2>&1"

@@ -7,6 +7,7 @@ rule train:
         model=f"resources/models/{PROFILE}/{RUN}/model.pt",
         history=f"{RESULTS}/runs/{RUN}/history.csv",
     params:
+        data=lambda wildcards, input: os.path.dirname(input.train),
         spec=spec_json,
         checkpoint=f"resources/models/{PROFILE}/{RUN}/checkpoint.pt",
     log:
@@ -17,7 +18,7 @@ rule train:
     conda:
         "../envs/semigan.yaml"
     shell:
-        "semigan train --spec {params.spec:q} --data {DATA}/{wildcards.dataset}"
+        "semigan train --spec {params.spec:q} --data {params.data}"
         " --split {input.split} --model {output.model} --checkpoint {params.checkpoint}"
         " --history {output.history} --threads {threads} 2> {log}"
 
@@ -29,11 +30,13 @@ rule evaluate:
         meta=f"{DATA}/{{dataset}}/meta.json",
     output:
         metrics=f"{RESULTS}/runs/{RUN}/metrics.json",
+    params:
+        data=lambda wildcards, input: os.path.dirname(input.test),
     log:
         f"logs/{PROFILE}/evaluate/{RUN}.log",
     threads: 2
     conda:
         "../envs/semigan.yaml"
     shell:
-        "semigan evaluate --model {input.model} --data {DATA}/{wildcards.dataset}"
+        "semigan evaluate --model {input.model} --data {params.data}"
         " --out {output.metrics} > {log} 2>&1"

@@ -40,12 +40,19 @@ def parse_hparams(cls, values: dict | None, method: str):
     return cls(**values)
 
 
-def adam(params: Iterable[torch.nn.Parameter], lr: float, beta1: float) -> torch.optim.Adam:
+def adam(params: Iterable[torch.nn.Parameter], lr: float, beta1: float,
+         eps: float = 1e-4) -> torch.optim.Adam:
+    """Adam as the reference code uses it. Its update is m̂/sqrt(v̂ + 1e-8): the 1e-8 under
+    the root floors the denominator at 1e-4, so a network whose gradients have vanished
+    (a discriminator that has won) nearly stops moving. torch's m̂/(sqrt(v̂) + eps) with
+    eps = 1e-4 has the same floor (and differs by at most √2 near it); torch's default
+    1e-8 keeps taking full-size steps on vanishing gradients and lets the discriminator
+    run away from the generator."""
     params = [p for p in params if p.requires_grad]
     try:
-        return torch.optim.Adam(params, lr=lr, betas=(beta1, 0.999), fused=True)
+        return torch.optim.Adam(params, lr=lr, betas=(beta1, 0.999), eps=eps, fused=True)
     except (RuntimeError, TypeError):  # fused kernels are not built for every device
-        return torch.optim.Adam(params, lr=lr, betas=(beta1, 0.999))
+        return torch.optim.Adam(params, lr=lr, betas=(beta1, 0.999), eps=eps)
 
 
 def lr_multiplier(step: int, total: int, decay_start: float) -> float:

@@ -68,12 +68,15 @@ class SSLGAN(ClassifierMethod):
         lr = self.hp.lr * lr_multiplier(step, self.ctx.total_steps, self.hp.decay_start)
         set_lr(self.opt, lr)
         set_lr(self.opt_g, lr)
-        n_lab, n_unl = len(batch.x_lab), len(batch.x_unl)
-        dev = self.ctx.device
+        stats = self.discriminator_step(batch)
+        stats["loss_gen"] = self.generator_step(batch.x_unl2)
+        return stats
 
-        # discriminator step: labelled, unlabelled and generated images in one pass
+    def discriminator_step(self, batch: Batch) -> dict:
+        """Labelled, unlabelled and generated images through the discriminator in one pass."""
+        n_lab, n_unl = len(batch.x_lab), len(batch.x_unl)
         with torch.no_grad():
-            fake = self.generator(self.generator.sample_z(n_unl, device=dev))
+            fake = self.generator(self.generator.sample_z(n_unl, device=self.ctx.device))
         logits = self.classifier(torch.cat([batch.x_lab, batch.x_unl, fake]))
         l_lab, l_unl, l_fake = logits.split([n_lab, n_unl, len(fake)])
         loss_lab = F.cross_entropy(l_lab, batch.y_lab)
@@ -81,15 +84,19 @@ class SSLGAN(ClassifierMethod):
         self.opt.zero_grad(set_to_none=True)
         (loss_lab + self.hp.unlabeled_weight * loss_unl).backward()
         self.opt.step()
+        return {"loss_lab": loss_lab.detach(), "loss_unl": loss_unl.detach(),
+                "train_acc": accuracy_of(l_lab.detach(), batch.y_lab)}
 
-        # generator step: feature matching; the discriminator is frozen, not just unstepped
+    def generator_step(self, x_real: torch.Tensor) -> torch.Tensor:
+        """Feature matching; the discriminator is frozen (no gradients computed), not just
+        left unstepped."""
         for p in self._d_trainable:
             p.requires_grad_(False)
         try:
-            fake = self.generator(self.generator.sample_z(len(batch.x_unl2), device=dev))
+            fake = self.generator(self.generator.sample_z(len(x_real), device=self.ctx.device))
             _, feat_fake = self.classifier.forward_features(fake)
             with torch.no_grad():
-                _, feat_real = self.classifier.forward_features(batch.x_unl2)
+                _, feat_real = self.classifier.forward_features(x_real)
             loss_gen = feature_matching_loss(feat_fake, feat_real, self.fm_kind)
             self.opt_g.zero_grad(set_to_none=True)
             loss_gen.backward()
@@ -97,8 +104,7 @@ class SSLGAN(ClassifierMethod):
         finally:
             for p in self._d_trainable:
                 p.requires_grad_(True)
-        return {"loss_lab": loss_lab.detach(), "loss_unl": loss_unl.detach(),
-                "loss_gen": loss_gen.detach(), "train_acc": accuracy_of(l_lab.detach(), batch.y_lab)}
+        return loss_gen.detach()
 
     def state_dict(self) -> dict:
         return dict(super().state_dict(), generator=self.generator.state_dict(),

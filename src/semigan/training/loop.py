@@ -204,7 +204,9 @@ class Trainer:
         raw_acc, _ = accuracy(self.method.classifier, self.images[self.val_idx], labels, self.arch)
         return {"val_acc": ema_acc, "val_acc_raw": raw_acc}
 
-    def run(self, checkpoint: Path) -> dict:
+    def run(self, checkpoint: Path, on_eval=None) -> dict:
+        """on_eval(trainer, row) is called after each validation (benchmarks use it); its
+        time is not counted as training time."""
         self._initialize()
         self.try_resume(checkpoint)
         cfg = self.cfg
@@ -236,6 +238,8 @@ class Trainer:
                 if row["val_acc"] > self.best["val_acc"]:
                     self.best = {"val_acc": row["val_acc"], "step": self.step,
                                  "state": copy.deepcopy({k: v.cpu() for k, v in self.ema.state_dict().items()})}
+                if on_eval is not None:
+                    on_eval(self, row)
                 self.log(f"[{self.spec.name}] step {self.step} val_acc(ema)={row['val_acc']:.4f} "
                          f"val_acc(raw)={row['val_acc_raw']:.4f} best={self.best['val_acc']:.4f}"
                          f"@{self.best['step']}")

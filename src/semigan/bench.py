@@ -1,0 +1,60 @@
+"""Benchmark of a method's efficiency: iterations per second and test error against
+training wall-clock, written as JSON under results/bench/.
+
+The test error here is measured for the curve only (time-to-accuracy); it is never used to
+select a model — the pipeline's reported numbers come from the evaluate rule.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from . import provenance
+from .data.store import load_split
+from .training.loop import RunSpec, Trainer, accuracy
+
+
+def run_benchmark(spec: RunSpec, data_dir: Path, split_path: Path, out: Path,
+                  threads: int | None = None, target_error_pct: float = 1.5) -> dict:
+    if threads:
+        torch.set_num_threads(threads)
+    test = load_split(Path(data_dir), "test")
+    trainer = Trainer(spec, Path(data_dir), Path(split_path))
+    test_x = torch.from_numpy(test.images).to(trainer.device)
+    test_y = torch.from_numpy(test.labels).to(trainer.device)
+    curve = []
+
+    def on_eval(tr: Trainer, row: dict) -> None:
+        acc_ema, _ = accuracy(tr.ema.model, test_x, test_y, tr.arch)
+        acc_raw, _ = accuracy(tr.method.classifier, test_x, test_y, tr.arch)
+        curve.append({"step": row["step"], "train_seconds": row["wall_seconds"],
+                      "val_error_pct": 100 * (1 - row["val_acc"]),
+                      "test_error_pct_ema": 100 * (1 - acc_ema),
+                      "test_error_pct_raw": 100 * (1 - acc_raw)})
+
+    t0 = time.perf_counter()
+    with_checkpoint = Path(out).with_suffix(".checkpoint.pt")
+    trainer.run(with_checkpoint, on_eval=on_eval)
+    with_checkpoint.unlink(missing_ok=True)
+    reached = [c for c in curve if c["test_error_pct_ema"] <= target_error_pct]
+    result = {
+        "benchmark": f"{spec.method} {spec.dataset}-{spec.n_labels} seed {spec.seed}",
+        "spec": spec.to_dict(),
+        "iterations_per_second": trainer.step / max(trainer.wall, 1e-9),
+        "batch_size": spec.train.batch_size,
+        "train_seconds": trainer.wall,
+        "total_seconds_with_evaluation": time.perf_counter() - t0,
+        "target_test_error_pct": target_error_pct,
+        "seconds_to_target": reached[0]["train_seconds"] if reached else None,
+        "step_at_target": reached[0]["step"] if reached else None,
+        "curve": curve,
+        "provenance": provenance.collect(trainer.device),
+    }
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    return result

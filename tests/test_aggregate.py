@@ -1,0 +1,46 @@
+import json
+
+import pytest
+
+from semigan.aggregate import MetricsError, aggregate
+
+
+def _metrics(tmp_path, method, seed, err, **extra):
+    path = tmp_path / "runs" / method / f"seed{seed}" / "metrics.json"
+    path.parent.mkdir(parents=True)
+    m = {"run": f"mnist/n100/{method}/seed{seed}", "profile": "cpu", "dataset": "mnist",
+         "n_labels": 100, "method": method, "seed": seed, "test_error_pct": err,
+         "test_accuracy": 1 - err / 100, "train_seconds": 10.0 * (seed + 1),
+         "steps_per_second": 20.0}
+    m.update(extra)
+    path.write_text(json.dumps(m))
+    return path
+
+
+def test_mean_std_n(tmp_path):
+    paths = [_metrics(tmp_path, "ssl_gan", s, e) for s, e in [(0, 1.0), (1, 2.0), (2, 6.0)]]
+    paths.append(_metrics(tmp_path, "supervised", 0, 20.0))
+    summary = aggregate(paths, tmp_path / "runs.csv", tmp_path / "summary.csv")
+    row = summary[summary.method == "ssl_gan"].iloc[0]
+    assert row.n_seeds == 3 and row.test_error_pct_mean == pytest.approx(3.0)
+    assert row.test_error_pct_std == pytest.approx(2.6457513, rel=1e-6)  # sample std (ddof=1)
+    assert row.seeds == "0 1 2" and row.test_error_pct_text == "3.00 ± 2.65"
+    single = summary[summary.method == "supervised"].iloc[0]
+    assert single.n_seeds == 1 and single.test_error_pct_text == "20.00"
+    assert (tmp_path / "runs.csv").read_text().count("\n") == 5
+
+
+def test_missing_file_names_the_path(tmp_path):
+    with pytest.raises(MetricsError, match=r"seed9/metrics.json: metrics file of this run is missing"):
+        aggregate([tmp_path / "runs/ssl_gan/seed9/metrics.json"], tmp_path / "r.csv", tmp_path / "s.csv")
+
+
+def test_malformed_file_names_the_run(tmp_path):
+    bad = _metrics(tmp_path, "ssl_gan", 0, 1.0)
+    bad.write_text("{not json")
+    with pytest.raises(MetricsError, match=r"ssl_gan/seed0/metrics.json: not valid JSON"):
+        aggregate([bad], tmp_path / "r.csv", tmp_path / "s.csv")
+    incomplete = tmp_path / "inc.json"
+    incomplete.write_text(json.dumps({"run": "mnist/n100/x/seed0", "dataset": "mnist"}))
+    with pytest.raises(MetricsError, match=r"run mnist/n100/x/seed0 lack \['profile'"):
+        aggregate([incomplete], tmp_path / "r.csv", tmp_path / "s.csv")

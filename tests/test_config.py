@@ -1,0 +1,92 @@
+"""params.yaml validation: every profile resolves; bad keys and values fail naming them."""
+
+import copy
+
+import pytest
+import yaml
+
+from semigan.config import ParamsError, grid_cells, load_params, load_schema, resolve
+from semigan.methods import METHODS
+
+
+@pytest.fixture
+def params(repo):
+    return load_params(repo / "params.yaml")
+
+
+@pytest.mark.parametrize("profile", ["smoke", "cpu", "paper"])
+def test_every_profile_resolves(params, profile):
+    eff = resolve(dict(params, profile=profile))
+    assert eff["profile"] == profile and grid_cells(eff)
+
+
+def test_schema_knows_exactly_the_registered_methods():
+    schema = load_schema()
+    assert set(schema["$defs"]["methods"]["propertyNames"]["enum"]) == set(METHODS)
+
+
+def _bad(params, path, value):
+    cfg = copy.deepcopy(params)
+    node = cfg
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    return cfg
+
+
+@pytest.mark.parametrize("path,value,pattern", [
+    (["train", "batchsize"], 100, r"at train: Additional properties.*'batchsize'"),
+    (["train", "steps"], "many", r"at train.steps: 'many' is not of type 'integer'"),
+    (["train", "selection"], "best_test", r"at train.selection: 'best_test' is not one of"),
+    (["profiles", "cpu", "grid", "methods"], ["supervised", "mixmatch"], r"grid.methods.1: 'mixmatch' is not one of"),
+    (["profiles", "cpu", "grid", "datasets"], {"imagenet": [100]}, r"'imagenet' is not one of"),
+    (["split", "n_val"], 0, r"at split.n_val: 0 is less than the minimum of 1"),
+])
+def test_schema_errors_name_the_key(params, path, value, pattern):
+    with pytest.raises(ParamsError, match=pattern):
+        resolve(_bad(params, path, value))
+
+
+def test_unknown_profile_lists_defined(params):
+    with pytest.raises(ParamsError, match=r"profile='laptop' is not defined; expected one of \['cpu', 'paper', 'smoke'\]"):
+        resolve(dict(params, profile="laptop"))
+
+
+def test_unknown_hyperparameter_names_method_and_run(params):
+    cfg = _bad(params, ["methods", "ssl_gan", "hparams", "learning_rate"], 0.1)
+    cfg["profile"] = "smoke"
+    with pytest.raises(ParamsError, match=r"mnist/n100/ssl_gan/seed0.*\['learning_rate'\].*'ssl_gan'"):
+        resolve(cfg)
+
+
+def test_n_labels_must_divide_into_classes(params):
+    cfg = _bad(params, ["profiles", "cpu", "grid", "datasets"], {"mnist": [105]})
+    with pytest.raises(ParamsError, match=r"grid.datasets.mnist: 105 is not a multiple of the 10 classes"):
+        resolve(cfg)
+
+
+def test_profile_overrides_deep_merge(params):
+    eff = resolve(dict(params, profile="smoke"))
+    assert eff["methods"]["ssl_gan"]["train"]["steps"] == 40
+    assert eff["methods"]["ssl_gan"]["hparams"]["lr"] == params["methods"]["ssl_gan"]["hparams"]["lr"]
+    assert eff["train"]["batch_size"] == params["train"]["batch_size"]
+
+
+def test_per_dataset_overrides_apply(params):
+    from semigan.config import run_spec
+
+    eff = resolve(dict(params, profile="paper"))
+    spec = run_spec(eff, "cifar10", 4000, "ssl_gan", 0)
+    assert spec["hparams"]["lr"] == 0.0003 and spec["train"]["steps"] == 600000
+    assert run_spec(eff, "mnist", 100, "ssl_gan", 0)["hparams"]["lr"] == 0.003
+
+
+def test_cli_check_params_exit_code(repo, tmp_path, capsys):
+    from semigan.cli import main
+
+    assert main(["check-params", "--params", str(repo / "params.yaml"), "--profile", "smoke"]) == 0
+    bad = yaml.safe_load((repo / "params.yaml").read_text())
+    bad["train"]["stepz"] = 1
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(bad))
+    assert main(["check-params", "--params", str(tmp_path / "p.yaml")]) == 2
+    assert "stepz" in capsys.readouterr().err

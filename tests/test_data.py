@@ -1,0 +1,168 @@
+"""Data sources: checksums (published md5 or md5 of decompressed bytes), corrupt files,
+missing mirrors, and each reader on real (mirror) or synthetic files in the real format."""
+
+import gzip
+import hashlib
+import io
+import pickle
+import shutil
+import tarfile
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from semigan.data import fetch, readers, sources
+from semigan.data.fetch import ChecksumError, MirrorError, fetch_dataset, fetch_file
+from semigan.data.store import load_meta, load_split, prepare_dataset
+
+
+def test_mirror_mnist_verified_by_decompressed_bytes(mnist_dir):
+    meta = load_meta(mnist_dir)
+    assert meta["n_train"] == 60000 and meta["n_test"] == 10000
+    assert all("decompressed" in how for how in meta["files"].values())
+    train = load_split(mnist_dir, "train")
+    assert train.images.shape == (60000, 28, 28, 1) and train.images.dtype == np.uint8
+    assert np.bincount(train.labels).tolist()[:3] == [5923, 6742, 5958]
+
+
+def _fake_mirror(tmp_path, mirror, mutate):
+    """A mirror folder whose MNIST training labels are replaced by mutate(bytes)."""
+    fake = tmp_path / "mirror"
+    shutil.copytree(mirror / "mnist", fake / "mnist")
+    target = fake / "mnist" / "train-labels-idx1-ubyte.gz"
+    data = target.read_bytes()
+    target.chmod(0o644)
+    target.write_bytes(mutate(data))
+    return fake
+
+
+def test_truncated_file_is_rejected_and_not_cached(tmp_path, mirror):
+    fake = _fake_mirror(tmp_path, mirror, lambda b: b[: len(b) // 2])
+    cache = tmp_path / "cache"
+    with pytest.raises(ChecksumError, match="train-labels-idx1-ubyte.gz.*(corrupt|truncated)"):
+        fetch_dataset(sources.get_source("mnist"), cache, fake)
+    assert not (cache / "train-labels-idx1-ubyte.gz").exists()
+    assert not list(cache.glob("*.part"))
+
+
+def test_wrong_content_is_rejected_naming_both_checksums(tmp_path, mirror):
+    def flip_one_label(b):
+        raw = bytearray(gzip.decompress(b))
+        raw[100] = (raw[100] + 1) % 10
+        return gzip.compress(bytes(raw))
+
+    fake = _fake_mirror(tmp_path, mirror, flip_one_label)
+    with pytest.raises(ChecksumError, match="a25bea736e30d166cdddb491f175f624"):
+        fetch_dataset(sources.get_source("mnist"), tmp_path / "cache", fake)
+
+
+def test_missing_mirror_folder_and_missing_file(tmp_path, mirror):
+    with pytest.raises(MirrorError, match="nowhere.*not a folder"):
+        fetch.resolve_mirror(str(tmp_path / "nowhere"))
+    empty = tmp_path / "empty"
+    (empty / "mnist").mkdir(parents=True)
+    with pytest.raises(MirrorError, match="train-images-idx3-ubyte.gz not found"):
+        fetch_dataset(sources.get_source("mnist"), tmp_path / "cache", empty)
+
+
+def test_mirror_env_variable_wins(tmp_path, monkeypatch, mirror):
+    monkeypatch.setenv(fetch.MIRROR_ENV, str(mirror))
+    assert fetch.resolve_mirror(str(tmp_path / "ignored")) == mirror
+
+
+def test_download_path_verifies_checksum(tmp_path):
+    payload = tmp_path / "served.bin"
+    payload.write_bytes(b"hello dataset")
+    good = hashlib.md5(b"hello dataset").hexdigest()
+    src = sources.DatasetSource("toy", (), readers.read_idx_dataset, ("a",), "toy")
+    remote = sources.RemoteFile("served.bin", payload.as_uri(), good)
+    path, how = fetch_file(src, remote, tmp_path / "cache", mirror=None)
+    assert path.read_bytes() == b"hello dataset" and how.startswith("download")
+    bad = replace(remote, name="other.bin", md5="0" * 32)
+    with pytest.raises(ChecksumError, match="does not match the published 0000"):
+        fetch_file(src, bad, tmp_path / "cache", mirror=None)
+    assert not (tmp_path / "cache" / "other.bin").exists()
+
+
+def test_mirror_only_dataset_without_mirror_says_so(tmp_path):
+    with pytest.raises(MirrorError, match="no public URL.*cifar10-jpeg"):
+        fetch_dataset(sources.get_source("cifar10_jpeg"), tmp_path, None)
+
+
+def test_unknown_dataset_lists_known():
+    with pytest.raises(KeyError, match="expected one of.*mnist"):
+        sources.get_source("imagenet")
+
+
+def test_cifar10_python_reader_on_synthetic_archive(tmp_path):
+    rng = np.random.default_rng(0)
+    tar_path = tmp_path / "cifar-10-python.tar.gz"
+    expected = {}
+    with tarfile.open(tar_path, "w:gz") as tar:
+        for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+            data = rng.integers(0, 256, size=(4, 3072), dtype=np.uint8)
+            labels = rng.integers(0, 10, size=4).tolist()
+            expected[name] = (data, labels)
+            blob = pickle.dumps({b"data": data, b"labels": labels})
+            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+            info.size = len(blob)
+            tar.addfile(info, io.BytesIO(blob))
+    arr = readers.read_cifar10_python({"cifar-10-python.tar.gz": tar_path})
+    assert arr.train_x.shape == (20, 32, 32, 3) and arr.test_x.shape == (4, 32, 32, 3)
+    first = expected["data_batch_1"][0][0].reshape(3, 32, 32).transpose(1, 2, 0)
+    np.testing.assert_array_equal(arr.train_x[0], first)
+    assert arr.test_y.tolist() == expected["test_batch"][1]
+
+
+def test_cifar10_python_reader_rejects_corrupt_archive(tmp_path):
+    bad = tmp_path / "cifar-10-python.tar.gz"
+    bad.write_bytes(b"\x1f\x8b" + b"garbage" * 10)
+    with pytest.raises(readers.CorruptFileError, match="cannot read CIFAR-10"):
+        readers.read_cifar10_python({"cifar-10-python.tar.gz": bad})
+
+
+def test_svhn_mat_reader_maps_label_10_to_0(tmp_path):
+    from scipy.io import savemat
+
+    rng = np.random.default_rng(0)
+    files, xs = {}, {}
+    for name in ("train_32x32.mat", "test_32x32.mat"):
+        xs[name] = rng.integers(0, 256, size=(32, 32, 3, 5), dtype=np.uint8)
+        y = np.array([[10], [1], [2], [10], [9]], dtype=np.uint8)
+        savemat(tmp_path / name, {"X": xs[name], "y": y})
+        files[name] = tmp_path / name
+    arr = readers.read_svhn_mat(files)
+    assert arr.train_x.shape == (5, 32, 32, 3)
+    assert arr.train_y.tolist() == [0, 1, 2, 0, 9]
+    np.testing.assert_array_equal(arr.train_x[1], xs["train_32x32.mat"][..., 1])
+
+
+@pytest.mark.parametrize("as_archive", [False, True])
+def test_imagefolder_reader(tmp_path, as_archive):
+    root = tmp_path / "folder"
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 3), ("test", 2)):
+        for cls in ("cat", "dog"):
+            (root / split / cls).mkdir(parents=True)
+            for i in range(n):
+                Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(
+                    root / split / cls / f"{i}.png")
+    path = root
+    if as_archive:
+        path = tmp_path / "folder.tar.gz"
+        with tarfile.open(path, "w:gz") as tar:
+            tar.add(root, arcname="folder")
+    arr = readers.read_imagefolder(path)
+    assert arr.classes == ("cat", "dog")
+    assert arr.train_x.shape == (6, 8, 8, 3) and arr.train_y.tolist() == [0, 0, 0, 1, 1, 1]
+    png = np.asarray(Image.open(root / "train" / "dog" / "0.png"))
+    np.testing.assert_array_equal(arr.train_x[3], png)
+
+
+def test_prepare_dataset_writes_canonical_arrays(tmp_path, mirror):
+    meta = prepare_dataset("fashion_mnist", tmp_path / "fm", tmp_path / "dl", str(mirror))
+    assert meta["classes"][0] == "T-shirt/top" and meta["image_shape"] == [28, 28, 1]
+    test = load_split(tmp_path / "fm", "test")
+    assert test.images.shape == (10000, 28, 28, 1) and np.bincount(test.labels).tolist() == [1000] * 10

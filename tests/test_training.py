@@ -1,0 +1,125 @@
+"""Training loop: exact resume (same trajectory as an uninterrupted run), resume after the
+process is killed, stale checkpoints kept aside, and what a finished run records."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from semigan.splits import make_split, write_split
+from semigan.data.store import load_split
+from semigan.training.loop import RunSpec, Trainer, TrainConfig, train_run
+
+
+@pytest.fixture(scope="module")
+def split_path(mnist_dir, tmp_path_factory):
+    path = tmp_path_factory.mktemp("split") / "split.npz"
+    labels = load_split(mnist_dir, "train").labels
+    write_split(make_split(labels, 100, 200, seed=0), path, {})
+    return path
+
+
+def _spec(method="ssl_gan", steps=30, **train):
+    cfg = dict(steps=steps, batch_size=50, eval_every=10, checkpoint_every=10, log_every=10,
+               ema_halflife=10, init_size=100)
+    cfg.update(train)
+    return RunSpec(profile="test", dataset="mnist", n_labels=100, seed=0, method=method,
+                   arch="mlp28", train=TrainConfig(**cfg), hparams={})
+
+
+class Interrupt(Exception):
+    pass
+
+
+def _strip_wall(history):
+    return [{k: v for k, v in row.items() if k != "wall_seconds"} for row in history]
+
+
+def test_resumed_run_continues_the_same_trajectory(mnist_dir, split_path, tmp_path):
+    torch.set_num_threads(2)
+    straight = Trainer(_spec(), mnist_dir, split_path, log=lambda m: None).run(tmp_path / "a.pt")
+
+    def stop_at_20(trainer, row):
+        if row["step"] == 20:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        Trainer(_spec(), mnist_dir, split_path, log=lambda m: None).run(tmp_path / "b.pt", on_eval=stop_at_20)
+    assert torch.load(tmp_path / "b.pt", weights_only=False)["step"] == 10
+    logs = []
+    resumed = Trainer(_spec(), mnist_dir, split_path, log=logs.append).run(tmp_path / "b.pt")
+    assert any("resumed from checkpoint at step 10/30" in m for m in logs)
+    assert resumed["resumed_from"] == [10]
+    for key in ("classifier_final_ema", "classifier"):
+        for name, value in straight[key].items():
+            assert torch.equal(value, resumed[key][name]), f"{key}.{name} diverged after resume"
+    for name, value in straight["exported"]["generator"].items():
+        assert torch.equal(value, resumed["exported"]["generator"][name]), name
+    assert _strip_wall(straight["history"]) == _strip_wall(resumed["history"])
+
+
+def test_checkpoint_of_another_configuration_is_kept_aside(mnist_dir, split_path, tmp_path):
+    def stop(trainer, row):
+        raise Interrupt
+
+    with pytest.raises(Interrupt):
+        Trainer(_spec("supervised"), mnist_dir, split_path, log=lambda m: None).run(
+            tmp_path / "c.pt", on_eval=lambda t, r: stop(t, r) if r["step"] == 20 else None)
+    logs = []
+    other = _spec("supervised", steps=20, ema_halflife=5)
+    result = Trainer(other, mnist_dir, split_path, log=logs.append).run(tmp_path / "c.pt")
+    assert result["resumed_from"] == []
+    assert (tmp_path / "c.pt.stale-step10").exists()
+    assert any("another configuration" in m for m in logs)
+
+
+def test_selection_uses_validation_only_and_is_recorded(mnist_dir, split_path, tmp_path):
+    result = train_run(_spec("supervised", steps=30), mnist_dir, split_path, tmp_path / "m.pt",
+                       tmp_path / "ck.pt", tmp_path / "h.csv")
+    best = max(result["history"], key=lambda r: r["val_acc"])
+    assert result["selection"] == {"rule": "best_val", "step": best["step"], "val_acc": best["val_acc"],
+                                   "weights": "ema"}
+    assert not (tmp_path / "ck.pt").exists(), "checkpoint should be removed after a finished run"
+    prov = torch.load(tmp_path / "m.pt", weights_only=False)["provenance"]
+    assert {"git", "packages", "device"} <= set(prov) and prov["packages"]["torch"]
+    assert (tmp_path / "h.csv").read_text().splitlines()[0].startswith("step,")
+
+
+@pytest.mark.slow
+def test_killed_train_job_resumes_from_checkpoint(mnist_dir, split_path, tmp_path):
+    """A real `semigan train` process killed with SIGKILL mid-run, then started again."""
+    spec = _spec("ssl_gan", steps=150, checkpoint_every=25, eval_every=50).to_dict()
+    spec_json = json.dumps(spec)
+
+    def cmd(out):
+        return [sys.executable, "-m", "semigan.cli", "train", "--spec", spec_json, "--data", str(mnist_dir),
+                "--split", str(split_path), "--model", str(out / "model.pt"), "--checkpoint",
+                str(out / "ckpt.pt"), "--history", str(out / "h.csv"), "--threads", "2"]
+
+    killed = tmp_path / "killed"
+    killed.mkdir()
+    proc = subprocess.Popen(cmd(killed), stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (killed / "ckpt.pt").exists():
+        assert proc.poll() is None, proc.stderr.read()
+        assert time.time() < deadline, "no checkpoint written in time"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (killed / "model.pt").exists()
+    rerun = subprocess.run(cmd(killed), capture_output=True, text=True, check=True)
+    assert "resumed from checkpoint at step" in rerun.stderr
+    model = torch.load(killed / "model.pt", weights_only=False)
+    assert model["resumed_from"] and model["history"][-1]["step"] == 150
+
+    straight = tmp_path / "straight"
+    straight.mkdir()
+    subprocess.run(cmd(straight), capture_output=True, text=True, check=True)
+    reference = torch.load(straight / "model.pt", weights_only=False)
+    for name, value in reference["classifier_final_ema"].items():
+        assert torch.equal(value, model["classifier_final_ema"][name]), name
