@@ -21,6 +21,7 @@ class Architecture:
     generator: Callable[..., torch.nn.Module]  # (image_shape) -> module
     pixel_range: tuple[float, float]  # images are scaled to this range
     feature_matching: str  # "squared" or "absolute" (as in the reference per dataset family)
+    generator_data_init: bool  # the CIFAR reference inits its generator from data; MNIST's does not
 
 
 ARCHITECTURES: dict[str, Architecture] = {
@@ -30,6 +31,7 @@ ARCHITECTURES: dict[str, Architecture] = {
         generator=lambda shape: MLPGenerator(out_shape=shape),
         pixel_range=(0.0, 1.0),
         feature_matching="squared",
+        generator_data_init=False,
     ),
     "conv32": Architecture(
         "conv32",
@@ -37,6 +39,7 @@ ARCHITECTURES: dict[str, Architecture] = {
         generator=lambda shape: ConvGenerator(out_channels=shape[0]),
         pixel_range=(-1.0, 1.0),
         feature_matching="absolute",
+        generator_data_init=True,
     ),
 }
 
