@@ -36,40 +36,34 @@ class DatasetSource:
 _MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
 _FASHION_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
 
+_IDX_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+              "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+
+
+def _idx_dataset(name: str, base_url: str, md5s: tuple[str, ...], raw_md5s: tuple[str, ...],
+                 classes: tuple[str, ...], mirror_subdir: str) -> DatasetSource:
+    """MNIST-style release: the four gzipped IDX files under one URL."""
+    files = tuple(RemoteFile(f, base_url + f, md5, raw)
+                  for f, md5, raw in zip(_IDX_FILES, md5s, raw_md5s))
+    return DatasetSource(name, files, readers.read_idx_dataset, classes, mirror_subdir)
+
+
 DATASETS: dict[str, DatasetSource] = {
-    "mnist": DatasetSource(
-        name="mnist",
-        files=(
-            RemoteFile("train-images-idx3-ubyte.gz", _MNIST_URL + "train-images-idx3-ubyte.gz",
-                       "f68b3c2dcbeaaa9fbdd348bbdeb94873", "6bbc9ace898e44ae57da46a324031adb"),
-            RemoteFile("train-labels-idx1-ubyte.gz", _MNIST_URL + "train-labels-idx1-ubyte.gz",
-                       "d53e105ee54ea40749a09fcbcd1e9432", "a25bea736e30d166cdddb491f175f624"),
-            RemoteFile("t10k-images-idx3-ubyte.gz", _MNIST_URL + "t10k-images-idx3-ubyte.gz",
-                       "9fb629c4189551a2d022fa330f9573f3", "2646ac647ad5339dbf082846283269ea"),
-            RemoteFile("t10k-labels-idx1-ubyte.gz", _MNIST_URL + "t10k-labels-idx1-ubyte.gz",
-                       "ec29112dd5afa0611ce80d1b7f02629c", "27ae3e4e09519cfbb04c329615203637"),
-        ),
-        reader=readers.read_idx_dataset,
-        classes=tuple(str(i) for i in range(10)),
-        mirror_subdir="mnist",
-    ),
-    "fashion_mnist": DatasetSource(
-        name="fashion_mnist",
-        files=(
-            RemoteFile("train-images-idx3-ubyte.gz", _FASHION_URL + "train-images-idx3-ubyte.gz",
-                       "8d4fb7e6c68d591d4c3dfef9ec88bf0d", "f4a8712d7a061bf5bd6d2ca38dc4d50a"),
-            RemoteFile("train-labels-idx1-ubyte.gz", _FASHION_URL + "train-labels-idx1-ubyte.gz",
-                       "25c81989df183df01b3e8a0aad5dffbe", "9018921c3c673c538a1fc5bad174d6f9"),
-            RemoteFile("t10k-images-idx3-ubyte.gz", _FASHION_URL + "t10k-images-idx3-ubyte.gz",
-                       "bef4ecab320f06d8554ea6380940ec79", "8181f5470baa50b63fa0f6fddb340f0a"),
-            RemoteFile("t10k-labels-idx1-ubyte.gz", _FASHION_URL + "t10k-labels-idx1-ubyte.gz",
-                       "bb300cfdad3c16e7a12a480ee83cd310", "15d484375f8d13e6eb1aabb0c3f46965"),
-        ),
-        reader=readers.read_idx_dataset,
-        classes=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                 "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
-        mirror_subdir="fashion-mnist",
-    ),
+    "mnist": _idx_dataset(
+        "mnist", _MNIST_URL,
+        ("f68b3c2dcbeaaa9fbdd348bbdeb94873", "d53e105ee54ea40749a09fcbcd1e9432",
+         "9fb629c4189551a2d022fa330f9573f3", "ec29112dd5afa0611ce80d1b7f02629c"),
+        ("6bbc9ace898e44ae57da46a324031adb", "a25bea736e30d166cdddb491f175f624",
+         "2646ac647ad5339dbf082846283269ea", "27ae3e4e09519cfbb04c329615203637"),
+        tuple(str(i) for i in range(10)), "mnist"),
+    "fashion_mnist": _idx_dataset(
+        "fashion_mnist", _FASHION_URL,
+        ("8d4fb7e6c68d591d4c3dfef9ec88bf0d", "25c81989df183df01b3e8a0aad5dffbe",
+         "bef4ecab320f06d8554ea6380940ec79", "bb300cfdad3c16e7a12a480ee83cd310"),
+        ("f4a8712d7a061bf5bd6d2ca38dc4d50a", "9018921c3c673c538a1fc5bad174d6f9",
+         "8181f5470baa50b63fa0f6fddb340f0a", "15d484375f8d13e6eb1aabb0c3f46965"),
+        ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+         "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"), "fashion-mnist"),
     "cifar10": DatasetSource(
         name="cifar10",
         files=(

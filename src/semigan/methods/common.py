@@ -73,6 +73,15 @@ def accuracy_of(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return (logits.argmax(1) == labels).float().mean()
 
 
+@dataclass
+class OptimHParams:
+    """Adam settings every method has; decay_start: see lr_multiplier."""
+
+    lr: float = 0.003
+    beta1: float = 0.5
+    decay_start: float = 1.0
+
+
 class ClassifierMethod:
     """Shared state handling of the methods that train one classifier and its optimizer."""
 

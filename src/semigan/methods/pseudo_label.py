@@ -12,14 +12,11 @@ import torch
 import torch.nn.functional as F
 
 from ..models.layers import data_dependent_init
-from .common import Batch, ClassifierMethod, accuracy_of
+from .common import Batch, ClassifierMethod, OptimHParams, accuracy_of
 
 
 @dataclass
-class PseudoLabelHParams:
-    lr: float = 0.003
-    beta1: float = 0.5
-    decay_start: float = 1.0
+class PseudoLabelHParams(OptimHParams):
     threshold: float = 0.95
     alpha_max: float = 1.0
     rampup: float = 0.4

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ..models.layers import data_dependent_init
-from .common import Batch, ClassifierMethod, accuracy_of, adam, lr_multiplier, set_lr
+from .common import Batch, ClassifierMethod, OptimHParams, accuracy_of, adam, lr_multiplier, set_lr
 
 
 def unsupervised_loss(logits_unl: torch.Tensor, logits_fake: torch.Tensor) -> torch.Tensor:
@@ -38,10 +38,7 @@ def feature_matching_loss(feat_fake: torch.Tensor, feat_real: torch.Tensor, kind
 
 
 @dataclass
-class SSLGANHParams:
-    lr: float = 0.003
-    beta1: float = 0.5
-    decay_start: float = 1.0
+class SSLGANHParams(OptimHParams):
     unlabeled_weight: float = 1.0
     feature_matching: str = "auto"  # auto: the architecture's (MNIST squared, CIFAR absolute)
 

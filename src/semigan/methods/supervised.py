@@ -8,14 +8,12 @@ from dataclasses import dataclass
 import torch.nn.functional as F
 
 from ..models.layers import data_dependent_init
-from .common import Batch, ClassifierMethod, accuracy_of
+from .common import Batch, ClassifierMethod, OptimHParams, accuracy_of
 
 
 @dataclass
-class SupervisedHParams:
-    lr: float = 0.003
-    beta1: float = 0.5
-    decay_start: float = 1.0
+class SupervisedHParams(OptimHParams):
+    """Only the optimiser settings."""
 
 
 class Supervised(ClassifierMethod):
