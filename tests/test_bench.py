@@ -1,0 +1,23 @@
+import json
+
+from semigan.bench import run_benchmark
+from semigan.data.store import load_split
+from semigan.splits import make_split, write_split
+from semigan.training.loop import RunSpec, TrainConfig
+
+
+def test_benchmark_records_speed_and_curve(mnist_dir, tmp_path):
+    labels = load_split(mnist_dir, "train").labels
+    write_split(make_split(labels, 100, 200, seed=0), tmp_path / "s.npz", {})
+    spec = RunSpec("test", "mnist", 100, 0, "ssl_gan", "mlp28",
+                   TrainConfig(steps=20, batch_size=50, eval_every=10, log_every=10, init_size=100))
+    out = tmp_path / "bench.json"
+    result = run_benchmark(spec, mnist_dir, tmp_path / "s.npz", out, threads=2, target_error_pct=100.0)
+    saved = json.loads(out.read_text())
+    assert saved["iterations_per_second"] > 0 and saved["batch_size"] == 50
+    assert [c["step"] for c in saved["curve"]] == [10, 20]
+    assert all(0 <= c["test_error_pct_ema"] <= 100 for c in saved["curve"])
+    # with a 100 % target the first evaluation reaches it
+    assert saved["step_at_target"] == 10 and saved["seconds_to_target"] == saved["curve"][0]["train_seconds"]
+    assert result["provenance"]["packages"]["torch"]
+    assert not (tmp_path / "bench.checkpoint.pt").exists()

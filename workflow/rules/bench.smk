@@ -1,0 +1,23 @@
+# Efficiency benchmark (not part of `all`): iterations/s and test error vs training
+# wall-clock of one run, e.g. `snakemake results/bench/cpu/mnist/n100/ssl_gan/seed0.json`.
+rule bench:
+    input:
+        train=f"{DATA}/{{dataset}}/train.npz",
+        test=f"{DATA}/{{dataset}}/test.npz",
+        meta=f"{DATA}/{{dataset}}/meta.json",
+        split=f"resources/splits/{{dataset}}/val{N_VAL}/n{{n_labels}}/seed{{seed}}.npz",
+    output:
+        f"results/bench/{PROFILE}/{RUN}.json",
+    params:
+        data=lambda wildcards, input: os.path.dirname(input.train),
+        spec=spec_json,
+    log:
+        f"logs/{PROFILE}/bench/{RUN}.log",
+    resources:
+        gpu=1,
+    threads: 2
+    conda:
+        "../envs/semigan.yaml"
+    shell:
+        "semigan bench --spec {params.spec:q} --data {params.data} --split {input.split}"
+        " --out {output} --threads {threads} 2> {log}"
