@@ -17,5 +17,5 @@ include: "workflow/rules/bench.smk"
 
 rule all:
     input:
-        f"{RESULTS}/tables/summary.csv",
+        rules.aggregate.output,
     default_target: True

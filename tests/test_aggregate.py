@@ -20,7 +20,8 @@ def _metrics(tmp_path, method, seed, err, **extra):
 def test_mean_std_n(tmp_path):
     paths = [_metrics(tmp_path, "ssl_gan", s, e) for s, e in [(0, 1.0), (1, 2.0), (2, 6.0)]]
     paths.append(_metrics(tmp_path, "supervised", 0, 20.0))
-    summary = aggregate(paths, tmp_path / "runs.csv", tmp_path / "summary.csv")
+    summary = aggregate(paths, tmp_path / "runs.csv", tmp_path / "summary.csv",
+                        tmp_path / "metrics.json", tmp_path / "summary.md")
     row = summary[summary.method == "ssl_gan"].iloc[0]
     assert row.n_seeds == 3 and row.test_error_pct_mean == pytest.approx(3.0)
     assert row.test_error_pct_std == pytest.approx(2.6457513, rel=1e-6)  # sample std (ddof=1)
@@ -28,6 +29,9 @@ def test_mean_std_n(tmp_path):
     single = summary[summary.method == "supervised"].iloc[0]
     assert single.n_seeds == 1 and single.test_error_pct_text == "20.00"
     assert (tmp_path / "runs.csv").read_text().count("\n") == 5
+    assert "| cpu | mnist | 100 | ssl_gan | 3 | 3.00 ± 2.65 | 20 |" in (tmp_path / "summary.md").read_text()
+    assert json.loads((tmp_path / "metrics.json").read_text())["mnist"]["n100"]["ssl_gan"] == {
+        "test_error_pct_mean": 3.0, "test_error_pct_std": 2.6458, "n_seeds": 3}
 
 
 def test_missing_file_names_the_path(tmp_path):

@@ -39,7 +39,7 @@ def _bad(params, path, value):
     (["train", "steps"], "many", r"at train.steps: 'many' is not of type 'integer'"),
     (["train", "selection"], "best_test", r"at train.selection: 'best_test' is not one of"),
     (["profiles", "cpu", "grid", "methods"], ["supervised", "mixmatch"], r"grid.methods.1: 'mixmatch' is not one of"),
-    (["profiles", "cpu", "grid", "datasets"], {"imagenet": [100]}, r"'imagenet' is not one of"),
+    (["profiles", "cpu", "grid", "datasets"], {"imagenet": [100]}, r"grid.datasets.imagenet: no entry datasets.imagenet"),
     (["split", "n_val"], 0, r"at split.n_val: 0 is less than the minimum of 1"),
 ])
 def test_schema_errors_name_the_key(params, path, value, pattern):
@@ -90,3 +90,16 @@ def test_cli_check_params_exit_code(repo, tmp_path, capsys):
     (tmp_path / "p.yaml").write_text(yaml.safe_dump(bad))
     assert main(["check-params", "--params", str(tmp_path / "p.yaml")]) == 2
     assert "stepz" in capsys.readouterr().err
+
+
+def test_user_image_folder_datasets_are_declared_with_a_path(params):
+    cfg = copy.deepcopy(params)
+    cfg["profiles"]["cpu"]["grid"]["datasets"] = {"pets": [20]}
+    cfg["datasets"]["pets"] = {"arch": "conv32"}
+    with pytest.raises(ParamsError, match=r"datasets.pets: not a registered dataset.*imagefolder"):
+        resolve(cfg)
+    cfg["datasets"]["pets"]["imagefolder"] = "/data/pets.tar.gz"
+    assert {c.dataset for c in grid_cells(resolve(cfg))} == {"pets"}
+    cfg["datasets"]["Pets!"] = {"arch": "conv32"}
+    with pytest.raises(ParamsError, match=r"'Pets!' does not match"):
+        resolve(cfg)

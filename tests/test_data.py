@@ -91,9 +91,13 @@ def test_mirror_only_dataset_without_mirror_says_so(tmp_path):
         fetch_dataset(sources.get_source("cifar10_jpeg"), tmp_path, None)
 
 
-def test_unknown_dataset_lists_known():
+def test_unknown_dataset_lists_known(tmp_path, capsys):
+    from semigan.cli import main
+
     with pytest.raises(KeyError, match="expected one of.*mnist"):
         sources.get_source("imagenet")
+    assert main(["download", "imagenet", "--out", str(tmp_path / "o"), "--downloads", str(tmp_path)]) == 2
+    assert "unknown dataset 'imagenet'; expected one of" in capsys.readouterr().err
 
 
 def test_cifar10_python_reader_on_synthetic_archive(tmp_path):
@@ -166,3 +170,17 @@ def test_prepare_dataset_writes_canonical_arrays(tmp_path, mirror):
     assert meta["classes"][0] == "T-shirt/top" and meta["image_shape"] == [28, 28, 1]
     test = load_split(tmp_path / "fm", "test")
     assert test.images.shape == (10000, 28, 28, 1) and np.bincount(test.labels).tolist() == [1000] * 10
+
+
+def test_user_image_folder_dataset(tmp_path):
+    root = tmp_path / "pets"
+    for split in ("train", "test"):
+        for cls in ("cat", "dog"):
+            (root / split / cls).mkdir(parents=True)
+            for i in range(2):
+                Image.fromarray(np.full((4, 4), 40 * i, np.uint8)).save(root / split / cls / f"{i}.png")
+    meta = prepare_dataset("pets", tmp_path / "out", tmp_path / "dl", None, imagefolder=str(root))
+    assert meta["classes"] == ["cat", "dog"] and meta["image_shape"] == [4, 4, 1]
+    assert load_split(tmp_path / "out", "train").labels.tolist() == [0, 0, 1, 1]
+    with pytest.raises(MirrorError, match="datasets.pets.imagefolder: .*does not exist"):
+        prepare_dataset("pets", tmp_path / "o2", tmp_path / "dl", None, imagefolder=str(tmp_path / "nope"))

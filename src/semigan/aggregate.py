@@ -77,13 +77,25 @@ def summary_metrics(summary: pd.DataFrame) -> dict:
     return out
 
 
+def summary_markdown(summary: pd.DataFrame) -> str:
+    """A GitHub-renderable table: one row per dataset × labels × method."""
+    lines = ["| profile | dataset | labels | method | seeds | test error % (mean ± std) | train s/run |",
+             "| --- | --- | ---: | --- | ---: | ---: | ---: |"]
+    for r in summary.itertuples(index=False):
+        lines.append(f"| {r.profile} | {r.dataset} | {r.n_labels} | {r.method} | {r.n_seeds} | "
+                     f"{r.test_error_pct_text} | {r.train_seconds_mean:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
 def aggregate(paths: list[Path], runs_csv: Path, summary_csv: Path,
-              metrics_json: Path | None = None) -> pd.DataFrame:
+              metrics_json: Path | None = None, summary_md: Path | None = None) -> pd.DataFrame:
     runs = runs_table(paths)
     summary = summary_table(runs)
     for df, out in ((runs, runs_csv), (summary, summary_csv)):
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         df.to_csv(out, index=False, float_format="%.6g")
+    if summary_md is not None:
+        Path(summary_md).write_text(summary_markdown(summary))
     if metrics_json is not None:
         Path(metrics_json).write_text(json.dumps(summary_metrics(summary), indent=2) + "\n")
     return summary

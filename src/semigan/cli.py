@@ -11,7 +11,7 @@ from pathlib import Path
 def _cmd_download(a) -> None:
     from .data.store import prepare_dataset
 
-    meta = prepare_dataset(a.dataset, Path(a.out), Path(a.downloads), a.mirror)
+    meta = prepare_dataset(a.dataset, Path(a.out), Path(a.downloads), a.mirror, a.imagefolder)
     print(json.dumps({k: meta[k] for k in ("dataset", "n_train", "n_test", "image_shape")}))
 
 
@@ -46,7 +46,8 @@ def _cmd_aggregate(a) -> None:
     from .aggregate import aggregate
 
     summary = aggregate([Path(p) for p in a.metrics], Path(a.runs_csv), Path(a.summary_csv),
-                        Path(a.metrics_json) if a.metrics_json else None)
+                        Path(a.metrics_json) if a.metrics_json else None,
+                        Path(a.summary_md) if a.summary_md else None)
     cols = ["dataset", "n_labels", "method", "n_seeds", "test_error_pct_text"]
     print(summary[cols].to_string(index=False))
 
@@ -79,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="folder for train.npz, test.npz, meta.json")
     s.add_argument("--downloads", required=True, help="cache of verified original files")
     s.add_argument("--mirror", default=None, help="local mirror folder (else official URLs)")
+    s.add_argument("--imagefolder", default=None, help="your own train|test/<class>/ images")
     s.set_defaults(func=_cmd_download)
 
     s = sub.add_parser("split", help="class-balanced labelled/validation/unlabelled split")
@@ -110,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--runs-csv", required=True)
     s.add_argument("--summary-csv", required=True)
     s.add_argument("--metrics-json", default=None, help="summary as nested JSON (dvc metrics)")
+    s.add_argument("--summary-md", default=None, help="summary as a Markdown table")
     s.set_defaults(func=_cmd_aggregate)
 
     s = sub.add_parser("bench", help="iterations/s and test error vs wall-clock → JSON")
@@ -134,12 +137,13 @@ def main(argv: list[str] | None = None) -> int:
     from .config import ParamsError
     from .data.fetch import ChecksumError, MirrorError
     from .data.readers import CorruptFileError
+    from .errors import UnknownNameError
 
     try:
         args.func(args)
-    except (ParamsError, MetricsError, ChecksumError, MirrorError, CorruptFileError, KeyError) as exc:
-        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"semigan {args.command}: error: {msg}", file=sys.stderr)
+    except (ParamsError, MetricsError, ChecksumError, MirrorError, CorruptFileError,
+            UnknownNameError) as exc:
+        print(f"semigan {args.command}: error: {exc}", file=sys.stderr)
         return 2
     return 0
 

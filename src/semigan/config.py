@@ -65,18 +65,23 @@ def resolve(config: dict) -> dict:
         if key not in grid:
             raise ParamsError(f"profile {name!r}: grid.{key} is missing; expected it in "
                               f"profiles.{name}.grid or the top-level grid")
+    from .data.sources import DATASETS
+
     for dataset in grid["datasets"]:
         if dataset not in effective["datasets"]:
             raise ParamsError(f"grid.datasets.{dataset}: no entry datasets.{dataset} "
                               f"(with its arch); defined: {sorted(effective['datasets'])}")
+        if dataset not in DATASETS and "imagefolder" not in effective["datasets"][dataset]:
+            raise ParamsError(f"datasets.{dataset}: not a registered dataset {sorted(DATASETS)}; "
+                              "declare your own images with `imagefolder: <folder or .tar.gz>`")
     for method in grid["methods"]:
         if method not in effective["methods"]:
             raise ParamsError(f"grid.methods: {method!r} has no settings under methods.{method}")
-    from .data.sources import get_source
-
     n_val = effective["split"]["n_val"]
     for dataset, n_labels in grid["datasets"].items():
-        k = len(get_source(dataset).classes)
+        if dataset not in DATASETS:
+            continue  # an image folder's classes are known once it is read (the split checks)
+        k = len(DATASETS[dataset].classes)
         for what, n in [(f"grid.datasets.{dataset}", n) for n in n_labels] + [("split.n_val", n_val)]:
             if n % k:
                 raise ParamsError(f"{what}: {n} is not a multiple of the {k} classes of "

@@ -15,7 +15,7 @@ from .models import get_architecture
 from .training.loop import RunSpec, accuracy, pick_device
 
 
-def evaluate_run(model_path: Path, data_dir: Path, train_summary_out: Path | None = None) -> dict:
+def evaluate_run(model_path: Path, data_dir: Path) -> dict:
     device = pick_device()
     model = torch.load(model_path, map_location=device, weights_only=False)
     spec = RunSpec.from_dict(model["spec"])

@@ -2,10 +2,10 @@
 # wall-clock of one run, e.g. `snakemake results/bench/cpu/mnist/n100/ssl_gan/seed0.json`.
 rule bench:
     input:
-        train=f"{DATA}/{{dataset}}/train.npz",
-        test=f"{DATA}/{{dataset}}/test.npz",
-        meta=f"{DATA}/{{dataset}}/meta.json",
-        split=f"resources/splits/{{dataset}}/val{N_VAL}/n{{n_labels}}/seed{{seed}}.npz",
+        train=ancient(f"{DATA}/{{dataset}}/train.npz"),
+        test=ancient(f"{DATA}/{{dataset}}/test.npz"),
+        meta=ancient(f"{DATA}/{{dataset}}/meta.json"),
+        split=ancient(f"resources/splits/{{dataset}}/val{N_VAL}/n{{n_labels}}/seed{{seed}}.npz"),
     output:
         f"results/bench/{PROFILE}/{RUN}.json",
     params:

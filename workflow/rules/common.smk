@@ -13,6 +13,8 @@ RESULTS = f"results/{PROFILE}"
 DATA = CFG["data"]["root"]
 N_VAL = CFG["split"]["n_val"]
 RUN = "{dataset}/n{n_labels}/{method}/seed{seed}"
+# Downloaded data and splits are content-addressed (checksums, split hashes), so consumers
+# take them as ancient(): re-creating them (e.g. after a rule edit) never re-runs training.
 
 
 wildcard_constraints:

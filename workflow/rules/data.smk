@@ -7,19 +7,21 @@ rule download:
         out=lambda wildcards, output: os.path.dirname(output.train),
         downloads=CFG["data"]["downloads"],
         mirror=CFG["data"]["mirror"] or "",
+        imagefolder=lambda wildcards: CFG["datasets"].get(wildcards.dataset, {}).get("imagefolder", ""),
     log:
         "logs/download/{dataset}.log",
     conda:
         "../envs/semigan.yaml"
     shell:
         "semigan download {wildcards.dataset} --out {params.out}"
-        " --downloads {params.downloads} --mirror {params.mirror:q} 2> {log}"
+        " --downloads {params.downloads} --mirror {params.mirror:q}"
+        " --imagefolder {params.imagefolder:q} 2> {log}"
 
 
 rule split:
     input:
-        train=f"{DATA}/{{dataset}}/train.npz",
-        meta=f"{DATA}/{{dataset}}/meta.json",
+        train=ancient(f"{DATA}/{{dataset}}/train.npz"),
+        meta=ancient(f"{DATA}/{{dataset}}/meta.json"),
     output:
         split=f"resources/splits/{{dataset}}/val{N_VAL}/n{{n_labels}}/seed{{seed}}.npz",
         info=f"resources/splits/{{dataset}}/val{N_VAL}/n{{n_labels}}/seed{{seed}}.json",

@@ -1,8 +1,8 @@
 rule train:
     input:
-        train=f"{DATA}/{{dataset}}/train.npz",
-        meta=f"{DATA}/{{dataset}}/meta.json",
-        split=f"resources/splits/{{dataset}}/val{N_VAL}/n{{n_labels}}/seed{{seed}}.npz",
+        train=ancient(f"{DATA}/{{dataset}}/train.npz"),
+        meta=ancient(f"{DATA}/{{dataset}}/meta.json"),
+        split=ancient(f"resources/splits/{{dataset}}/val{N_VAL}/n{{n_labels}}/seed{{seed}}.npz"),
     output:
         model=f"resources/models/{PROFILE}/{RUN}/model.pt",
         history=f"{RESULTS}/runs/{RUN}/history.csv",
@@ -26,8 +26,8 @@ rule train:
 rule evaluate:
     input:
         model=f"resources/models/{PROFILE}/{RUN}/model.pt",
-        test=f"{DATA}/{{dataset}}/test.npz",
-        meta=f"{DATA}/{{dataset}}/meta.json",
+        test=ancient(f"{DATA}/{{dataset}}/test.npz"),
+        meta=ancient(f"{DATA}/{{dataset}}/meta.json"),
     output:
         metrics=f"{RESULTS}/runs/{RUN}/metrics.json",
     params:

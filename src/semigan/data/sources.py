@@ -7,6 +7,8 @@ is accepted exactly when its content is byte-identical.
 
 from __future__ import annotations
 
+from ..errors import UnknownNameError
+
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -107,6 +109,6 @@ def get_source(name: str) -> DatasetSource:
     try:
         return DATASETS[name]
     except KeyError:
-        raise KeyError(
+        raise UnknownNameError(
             f"unknown dataset {name!r}; expected one of {sorted(DATASETS)}"
         ) from None

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .fetch import fetch_dataset, resolve_mirror
+from . import readers
+from .fetch import MirrorError, fetch_dataset, md5_of, resolve_mirror
 from .sources import get_source
 
 SPLITS = ("train", "test")
@@ -29,12 +30,23 @@ def _atomic_savez(path: Path, **arrays) -> None:
     os.replace(tmp, path)
 
 
-def prepare_dataset(name: str, out_dir: Path, download_dir: Path, mirror: str | None) -> dict:
-    """Fetch (verified), decode and write out_dir/{train,test}.npz + meta.json."""
-    source = get_source(name)
-    files, provenance = fetch_dataset(source, download_dir / name, resolve_mirror(mirror))
-    arrays = source.reader(files)
-    classes = arrays.classes or source.classes
+def prepare_dataset(name: str, out_dir: Path, download_dir: Path, mirror: str | None,
+                    imagefolder: str | None = None) -> dict:
+    """Fetch (verified), decode and write out_dir/{train,test}.npz + meta.json.
+    With `imagefolder`, read the user's folder or archive instead of a registered source."""
+    if imagefolder:
+        path = Path(imagefolder).expanduser()
+        if not path.exists():
+            raise MirrorError(f"datasets.{name}.imagefolder: {str(path)!r} does not exist; expected "
+                              "a folder or .tar(.gz) of train|test/<class>/*.png|jpg")
+        arrays = readers.read_imagefolder(path)
+        origin = {str(path): f"image folder (md5 {md5_of(path)})" if path.is_file() else "image folder"}
+        lossy, note, classes = False, f"user image folder {path}", arrays.classes
+    else:
+        source = get_source(name)
+        files, origin = fetch_dataset(source, download_dir / name, resolve_mirror(mirror))
+        arrays = source.reader(files)
+        lossy, note, classes = source.lossy, source.note, arrays.classes or source.classes
     out_dir.mkdir(parents=True, exist_ok=True)
     meta = {
         "dataset": name,
@@ -42,9 +54,9 @@ def prepare_dataset(name: str, out_dir: Path, download_dir: Path, mirror: str | 
         "image_shape": list(arrays.train_x.shape[1:]),
         "n_train": int(len(arrays.train_y)),
         "n_test": int(len(arrays.test_y)),
-        "lossy_copy": source.lossy,
-        "note": source.note,
-        "files": provenance,
+        "lossy_copy": lossy,
+        "note": note,
+        "files": origin,
     }
     for split, x, y in (("train", arrays.train_x, arrays.train_y),
                         ("test", arrays.test_x, arrays.test_y)):

@@ -4,6 +4,7 @@ scalars), `state_dict`/`load_state_dict`, `export` and a `classifier` — plus a
 
 from __future__ import annotations
 
+from ..errors import UnknownNameError
 from .common import Batch, MethodContext, parse_hparams
 from .pseudo_label import PseudoLabel
 from .ssl_gan import SSLGAN
@@ -16,7 +17,7 @@ def build_method(name: str, ctx: MethodContext, hparams: dict | None):
     try:
         cls = METHODS[name]
     except KeyError:
-        raise KeyError(f"unknown method {name!r}; expected one of {sorted(METHODS)}") from None
+        raise UnknownNameError(f"unknown method {name!r}; expected one of {sorted(METHODS)}") from None
     return cls(ctx, parse_hparams(cls.hparams_class, hparams, name))
 
 

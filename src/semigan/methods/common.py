@@ -41,7 +41,7 @@ def parse_hparams(cls, values: dict | None, method: str):
 
 
 def adam(params: Iterable[torch.nn.Parameter], lr: float, beta1: float,
-         eps: float = 1e-4) -> torch.optim.Adam:
+         eps: float = 1e-4, beta2: float = 0.999) -> torch.optim.Adam:
     """Adam as the reference code uses it. Its update is m̂/sqrt(v̂ + 1e-8): the 1e-8 under
     the root floors the denominator at 1e-4, so a network whose gradients have vanished
     (a discriminator that has won) nearly stops moving. torch's m̂/(sqrt(v̂) + eps) with
@@ -50,9 +50,9 @@ def adam(params: Iterable[torch.nn.Parameter], lr: float, beta1: float,
     run away from the generator."""
     params = [p for p in params if p.requires_grad]
     try:
-        return torch.optim.Adam(params, lr=lr, betas=(beta1, 0.999), eps=eps, fused=True)
+        return torch.optim.Adam(params, lr=lr, betas=(beta1, beta2), eps=eps, fused=True)
     except (RuntimeError, TypeError):  # fused kernels are not built for every device
-        return torch.optim.Adam(params, lr=lr, betas=(beta1, 0.999), eps=eps)
+        return torch.optim.Adam(params, lr=lr, betas=(beta1, beta2), eps=eps)
 
 
 def lr_multiplier(step: int, total: int, decay_start: float) -> float:
@@ -79,6 +79,8 @@ class OptimHParams:
 
     lr: float = 0.003
     beta1: float = 0.5
+    beta2: float = 0.999
+    eps: float = 1e-4
     decay_start: float = 1.0
 
 
@@ -91,7 +93,7 @@ class ClassifierMethod:
     def __init__(self, ctx: MethodContext, hp):
         self.ctx, self.hp = ctx, hp
         self.classifier = ctx.arch.classifier(ctx.n_classes, ctx.image_shape).to(ctx.device)
-        self.opt = adam(self.classifier.parameters(), hp.lr, hp.beta1)
+        self.opt = adam(self.classifier.parameters(), hp.lr, hp.beta1, hp.eps, hp.beta2)
 
     def scheduled_lr(self, step: int) -> None:
         set_lr(self.opt, self.hp.lr * lr_multiplier(step, self.ctx.total_steps, self.hp.decay_start))

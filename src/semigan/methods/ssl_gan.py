@@ -39,6 +39,8 @@ def feature_matching_loss(feat_fake: torch.Tensor, feat_real: torch.Tensor, kind
 
 @dataclass
 class SSLGANHParams(OptimHParams):
+    gen_lr: float | None = None  # None: the discriminator's lr (as the reference)
+    gen_beta1: float | None = None  # None: beta1
     unlabeled_weight: float = 1.0
     feature_matching: str = "auto"  # auto: the architecture's (MNIST squared, CIFAR absolute)
 
@@ -50,10 +52,12 @@ class SSLGAN(ClassifierMethod):
 
     def __init__(self, ctx, hp: SSLGANHParams):
         super().__init__(ctx, hp)
+        self.gen_lr_base = hp.lr if hp.gen_lr is None else hp.gen_lr
         self.fm_kind = ctx.arch.feature_matching if hp.feature_matching == "auto" else hp.feature_matching
         feature_matching_loss(torch.zeros(1, 1), torch.zeros(1, 1), self.fm_kind)  # validate early
         self.generator = ctx.arch.generator(ctx.image_shape).to(ctx.device)
-        self.opt_g = adam(self.generator.parameters(), hp.lr, hp.beta1)
+        self.opt_g = adam(self.generator.parameters(), self.gen_lr_base,
+                          hp.beta1 if hp.gen_beta1 is None else hp.gen_beta1, hp.eps, hp.beta2)
         self._d_trainable = [p for p in self.classifier.parameters() if p.requires_grad]
 
     def initialize(self, x_lab, x_unl) -> None:
@@ -65,9 +69,9 @@ class SSLGAN(ClassifierMethod):
             data_dependent_init(self.generator, z)
 
     def train_step(self, batch: Batch, step: int) -> dict:
-        lr = self.hp.lr * lr_multiplier(step, self.ctx.total_steps, self.hp.decay_start)
-        set_lr(self.opt, lr)
-        set_lr(self.opt_g, lr)
+        mult = lr_multiplier(step, self.ctx.total_steps, self.hp.decay_start)
+        set_lr(self.opt, self.hp.lr * mult)
+        set_lr(self.opt_g, self.gen_lr_base * mult)
         stats = self.discriminator_step(batch)
         stats["loss_gen"] = self.generator_step(batch.x_unl2)
         return stats

@@ -5,6 +5,8 @@ Every method on a dataset uses the same architecture, so comparisons isolate the
 
 from __future__ import annotations
 
+from ..errors import UnknownNameError
+
 from dataclasses import dataclass
 from typing import Callable
 
@@ -48,7 +50,7 @@ def get_architecture(name: str) -> Architecture:
     try:
         return ARCHITECTURES[name]
     except KeyError:
-        raise KeyError(f"unknown architecture {name!r}; expected one of {sorted(ARCHITECTURES)}") from None
+        raise UnknownNameError(f"unknown architecture {name!r}; expected one of {sorted(ARCHITECTURES)}") from None
 
 
 def to_model_input(images_uint8: torch.Tensor, arch: Architecture) -> torch.Tensor:
