@@ -12,7 +12,8 @@ def test_benchmark_records_speed_and_curve(mnist_dir, tmp_path):
     spec = RunSpec("test", "mnist", 100, 0, "ssl_gan", "mlp28",
                    TrainConfig(steps=20, batch_size=50, eval_every=10, log_every=10, init_size=100))
     out = tmp_path / "bench.json"
-    result = run_benchmark(spec, mnist_dir, tmp_path / "s.npz", out, threads=2, target_error_pct=100.0)
+    result = run_benchmark(spec, mnist_dir, tmp_path / "s.npz", out, tmp_path / "ck.pt", threads=2,
+                           target_error_pct=100.0)
     saved = json.loads(out.read_text())
     assert saved["iterations_per_second"] > 0 and saved["batch_size"] == 50
     assert [c["step"] for c in saved["curve"]] == [10, 20]
@@ -20,4 +21,4 @@ def test_benchmark_records_speed_and_curve(mnist_dir, tmp_path):
     # with a 100 % target the first evaluation reaches it
     assert saved["step_at_target"] == 10 and saved["seconds_to_target"] == saved["curve"][0]["train_seconds"]
     assert result["provenance"]["packages"]["torch"]
-    assert not (tmp_path / "bench.checkpoint.pt").exists()
+    assert not (tmp_path / "ck.pt").exists()

@@ -19,7 +19,8 @@ from .training.loop import RunSpec, Trainer, accuracy
 
 
 def run_benchmark(spec: RunSpec, data_dir: Path, split_path: Path, out: Path,
-                  threads: int | None = None, target_error_pct: float = 1.5) -> dict:
+                  checkpoint: Path, threads: int | None = None,
+                  target_error_pct: float = 1.5) -> dict:
     if threads:
         torch.set_num_threads(threads)
     test = load_split(Path(data_dir), "test")
@@ -37,9 +38,8 @@ def run_benchmark(spec: RunSpec, data_dir: Path, split_path: Path, out: Path,
                       "test_error_pct_raw": 100 * (1 - acc_raw)})
 
     t0 = time.perf_counter()
-    with_checkpoint = Path(out).with_suffix(".checkpoint.pt")
-    trainer.run(with_checkpoint, on_eval=on_eval)
-    with_checkpoint.unlink(missing_ok=True)
+    trainer.run(Path(checkpoint), on_eval=on_eval)
+    Path(checkpoint).unlink(missing_ok=True)
     reached = [c for c in curve if c["test_error_pct_ema"] <= target_error_pct]
     result = {
         "benchmark": f"{spec.method} {spec.dataset}-{spec.n_labels} seed {spec.seed}",

@@ -57,8 +57,8 @@ def _cmd_bench(a) -> None:
     from .training.loop import RunSpec
 
     spec = RunSpec.from_dict(json.loads(a.spec))
-    r = run_benchmark(spec, Path(a.data), Path(a.split), Path(a.out), threads=a.threads,
-                      target_error_pct=a.target)
+    r = run_benchmark(spec, Path(a.data), Path(a.split), Path(a.out), Path(a.checkpoint),
+                      threads=a.threads, target_error_pct=a.target)
     print(f"{r['benchmark']}: {r['iterations_per_second']:.1f} it/s, "
           f"{r['target_test_error_pct']}% test error after {r['seconds_to_target']} s")
 
@@ -121,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--split", required=True)
     s.add_argument("--out", required=True)
     s.add_argument("--threads", type=int, default=None)
+    s.add_argument("--checkpoint", required=True, help="resume state (removed when done)")
     s.add_argument("--target", type=float, default=1.5, help="test error %% for time-to-target")
     s.set_defaults(func=_cmd_bench)
 

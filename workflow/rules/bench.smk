@@ -11,6 +11,7 @@ rule bench:
     params:
         data=lambda wildcards, input: os.path.dirname(input.train),
         spec=spec_json,
+        checkpoint=f"resources/bench/{PROFILE}/{RUN}.checkpoint.pt",
     log:
         f"logs/{PROFILE}/bench/{RUN}.log",
     resources:
@@ -20,4 +21,4 @@ rule bench:
         "../envs/semigan.yaml"
     shell:
         "semigan bench --spec {params.spec:q} --data {params.data} --split {input.split}"
-        " --out {output} --threads {threads} 2> {log}"
+        " --out {output} --checkpoint {params.checkpoint} --threads {threads} 2> {log}"

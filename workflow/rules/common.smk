@@ -1,5 +1,6 @@
 import json
 import os
+import shlex
 
 from snakemake.utils import validate
 
@@ -29,6 +30,17 @@ def all_metrics():
         f"{RESULTS}/runs/{c.dataset}/n{c.n_labels}/{c.method}/seed{c.seed}/metrics.json"
         for c in grid_cells(CFG)
     ]
+
+
+def source_args(wildcards):
+    """--mirror / --imagefolder for `semigan download`, only those that are set."""
+    args = []
+    if CFG["data"]["mirror"]:
+        args.append(f"--mirror {shlex.quote(CFG['data']['mirror'])}")
+    folder = CFG["datasets"].get(wildcards.dataset, {}).get("imagefolder")
+    if folder:
+        args.append(f"--imagefolder {shlex.quote(folder)}")
+    return " ".join(args)
 
 
 def spec_json(wildcards):

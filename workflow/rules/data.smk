@@ -6,16 +6,14 @@ rule download:
     params:
         out=lambda wildcards, output: os.path.dirname(output.train),
         downloads=CFG["data"]["downloads"],
-        mirror=CFG["data"]["mirror"] or "",
-        imagefolder=lambda wildcards: CFG["datasets"].get(wildcards.dataset, {}).get("imagefolder", ""),
+        source=source_args,
     log:
         "logs/download/{dataset}.log",
     conda:
         "../envs/semigan.yaml"
     shell:
         "semigan download {wildcards.dataset} --out {params.out}"
-        " --downloads {params.downloads} --mirror {params.mirror:q}"
-        " --imagefolder {params.imagefolder:q} 2> {log}"
+        " --downloads {params.downloads} {params.source} 2> {log}"
 
 
 rule split:
