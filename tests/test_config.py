@@ -38,8 +38,10 @@ def _bad(params, path, value):
     (["train", "batchsize"], 100, r"at train: Additional properties.*'batchsize'"),
     (["train", "steps"], "many", r"at train.steps: 'many' is not of type 'integer'"),
     (["train", "selection"], "best_test", r"at train.selection: 'best_test' is not one of"),
-    (["profiles", "cpu", "grid", "methods"], ["supervised", "mixmatch"], r"grid.methods.1: 'mixmatch' is not one of"),
-    (["profiles", "cpu", "grid", "datasets"], {"imagenet": [100]}, r"grid.datasets.imagenet: no entry datasets.imagenet"),
+    (["profiles", "cpu", "grid"], {"datasets": {"mnist": [100]}, "seeds": [0], "methods": ["mixmatch"]},
+     r"'mixmatch' is not one of"),
+    (["profiles", "cpu", "grid"], {"datasets": {"imagenet": [100]}, "seeds": [0], "methods": ["supervised"]},
+     r"grid.datasets.imagenet: no entry datasets.imagenet"),
     (["split", "n_val"], 0, r"at split.n_val: 0 is less than the minimum of 1"),
 ])
 def test_schema_errors_name_the_key(params, path, value, pattern):
@@ -60,7 +62,8 @@ def test_unknown_hyperparameter_names_method_and_run(params):
 
 
 def test_n_labels_must_divide_into_classes(params):
-    cfg = _bad(params, ["profiles", "cpu", "grid", "datasets"], {"mnist": [105]})
+    cfg = _bad(params, ["profiles", "cpu", "grid"], {"datasets": {"mnist": [105]}, "seeds": [0],
+                                                     "methods": ["supervised"]})
     with pytest.raises(ParamsError, match=r"grid.datasets.mnist: 105 is not a multiple of the 10 classes"):
         resolve(cfg)
 
@@ -92,9 +95,23 @@ def test_cli_check_params_exit_code(repo, tmp_path, capsys):
     assert "stepz" in capsys.readouterr().err
 
 
+def test_grid_blocks_unite_without_duplicates(params):
+    cfg = copy.deepcopy(params)
+    cfg["profiles"]["cpu"]["grid"] = [
+        {"datasets": {"mnist": [100, 1000]}, "seeds": [0, 1], "methods": ["supervised"]},
+        {"datasets": {"mnist": [100]}, "seeds": [0], "methods": ["ssl_gan", "supervised"]},
+    ]
+    cells = [(c.n_labels, c.method, c.seed) for c in grid_cells(resolve(cfg))]
+    assert len(cells) == 5 and len(set(cells)) == 5
+    assert (100, "ssl_gan", 0) in cells and (1000, "ssl_gan", 0) not in cells
+    cfg["profiles"]["cpu"]["grid"][1]["seeds"] = []
+    with pytest.raises(ParamsError, match="grid"):
+        resolve(cfg)
+
+
 def test_user_image_folder_datasets_are_declared_with_a_path(params):
     cfg = copy.deepcopy(params)
-    cfg["profiles"]["cpu"]["grid"]["datasets"] = {"pets": [20]}
+    cfg["profiles"]["cpu"]["grid"] = {"datasets": {"pets": [20]}, "seeds": [0], "methods": ["supervised"]}
     cfg["datasets"]["pets"] = {"arch": "conv32"}
     with pytest.raises(ParamsError, match=r"datasets.pets: not a registered dataset.*imagefolder"):
         resolve(cfg)

@@ -60,35 +60,49 @@ def resolve(config: dict) -> dict:
     base = {k: v for k, v in config.items() if k != "profiles"}
     patch = {k: v for k, v in profiles[name].items() if k != "description"}
     effective = deep_merge(base, patch)
-    grid = effective.get("grid") or {}
-    for key in ("datasets", "seeds", "methods"):
-        if key not in grid:
-            raise ParamsError(f"profile {name!r}: grid.{key} is missing; expected it in "
-                              f"profiles.{name}.grid or the top-level grid")
+    blocks = grid_blocks(effective)
+    for i, block in enumerate(blocks):
+        _check_grid_block(effective, block, "grid" if len(blocks) == 1 else f"grid[{i}]")
+    for cell in grid_cells(effective):
+        run_spec(effective, cell.dataset, cell.n_labels, cell.method, cell.seed)  # checks hyper-parameters and train settings of every run
+    return effective
+
+
+def grid_blocks(effective: dict) -> list[dict]:
+    """The grid is one block (datasets × n_labels × methods × seeds) or a list of blocks,
+    e.g. cheap baselines on every dataset and a costly method on a few."""
+    grid = effective.get("grid")
+    if not grid:
+        raise ParamsError(f"profile {effective['profile']!r}: no grid; expected one in "
+                          f"profiles.{effective['profile']}.grid or the top-level grid")
+    return grid if isinstance(grid, list) else [grid]
+
+
+def _check_grid_block(effective: dict, block: dict, where: str) -> None:
     from .data.sources import DATASETS
 
-    for dataset in grid["datasets"]:
+    for key in ("datasets", "seeds", "methods"):
+        if key not in block:
+            raise ParamsError(f"profile {effective['profile']!r}: {where}.{key} is missing")
+    for dataset in block["datasets"]:
         if dataset not in effective["datasets"]:
-            raise ParamsError(f"grid.datasets.{dataset}: no entry datasets.{dataset} "
+            raise ParamsError(f"{where}.datasets.{dataset}: no entry datasets.{dataset} "
                               f"(with its arch); defined: {sorted(effective['datasets'])}")
         if dataset not in DATASETS and "imagefolder" not in effective["datasets"][dataset]:
             raise ParamsError(f"datasets.{dataset}: not a registered dataset {sorted(DATASETS)}; "
                               "declare your own images with `imagefolder: <folder or .tar.gz>`")
-    for method in grid["methods"]:
+    for method in block["methods"]:
         if method not in effective["methods"]:
-            raise ParamsError(f"grid.methods: {method!r} has no settings under methods.{method}")
+            raise ParamsError(f"{where}.methods: {method!r} has no settings under methods.{method}")
     n_val = effective["split"]["n_val"]
-    for dataset, n_labels in grid["datasets"].items():
+    for dataset, n_labels in block["datasets"].items():
         if dataset not in DATASETS:
             continue  # an image folder's classes are known once it is read (the split checks)
         k = len(DATASETS[dataset].classes)
-        for what, n in [(f"grid.datasets.{dataset}", n) for n in n_labels] + [("split.n_val", n_val)]:
+        for what, n in [(f"{where}.datasets.{dataset}", n) for n in n_labels] + [("split.n_val", n_val)]:
             if n % k:
                 raise ParamsError(f"{what}: {n} is not a multiple of the {k} classes of "
                                   f"{dataset}; class-balanced splits need one")
-    for cell in grid_cells(effective):
-        run_spec(effective, cell.dataset, cell.n_labels, cell.method, cell.seed)  # checks hyper-parameters and train settings of every run
-    return effective
 
 
 @dataclass(frozen=True)
@@ -100,10 +114,12 @@ class Cell:
 
 
 def grid_cells(effective: dict) -> list[Cell]:
-    grid = effective["grid"]
-    return [Cell(d, n, m, s)
-            for d, ns in grid["datasets"].items()
-            for n, m, s in itertools.product(ns, grid["methods"], grid["seeds"])]
+    """Every run of the grid, each once, in a stable order."""
+    cells = (Cell(d, n, m, s)
+             for block in grid_blocks(effective)
+             for d, ns in block["datasets"].items()
+             for n, m, s in itertools.product(ns, block["methods"], block["seeds"]))
+    return list(dict.fromkeys(cells))
 
 
 def run_spec(effective: dict, dataset: str, n_labels: int, method: str, seed: int) -> dict:

@@ -276,8 +276,9 @@ def train_run(spec: RunSpec, data_dir: Path, split_path: Path, model_out: Path,
     if threads:
         torch.set_num_threads(threads)
     trainer = Trainer(spec, Path(data_dir), Path(split_path))
+    started = provenance.collect(trainer.device)  # the code as it was when training began
     result = trainer.run(Path(checkpoint))
-    result["provenance"] = provenance.collect(trainer.device)
+    result["provenance"] = started
     _atomic_torch_save(result, Path(model_out))
     history_csv = Path(history_csv)
     history_csv.parent.mkdir(parents=True, exist_ok=True)
