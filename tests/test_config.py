@@ -39,7 +39,7 @@ def _bad(params, path, value):
     (["train", "steps"], "many", r"at train.steps: 'many' is not of type 'integer'"),
     (["train", "selection"], "best_test", r"at train.selection: 'best_test' is not one of"),
     (["profiles", "cpu", "grid"], {"datasets": {"mnist": [100]}, "seeds": [0], "methods": ["mixmatch"]},
-     r"'mixmatch' is not one of"),
+     r"at profiles.cpu.grid.methods.0: 'mixmatch' is not one of"),
     (["profiles", "cpu", "grid"], {"datasets": {"imagenet": [100]}, "seeds": [0], "methods": ["supervised"]},
      r"grid.datasets.imagenet: no entry datasets.imagenet"),
     (["split", "n_val"], 0, r"at split.n_val: 0 is less than the minimum of 1"),

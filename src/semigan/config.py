@@ -31,9 +31,20 @@ def _where(path) -> str:
     return ".".join(str(p) for p in path) or "(top level)"
 
 
+def _explain(error):
+    """A failed oneOf (grid: one block or a list of blocks) is reported by the cause in the
+    alternative of the value's own type, not by the type mismatch of the other one."""
+    if not error.context:
+        return error
+    causes = [c for c in error.context
+              if not (c.validator == "type" and c.absolute_path == error.absolute_path)]
+    return _explain(max(causes or error.context, key=lambda c: len(c.absolute_path)))
+
+
 def validate_schema(config: dict) -> None:
     validator = jsonschema.Draft202012Validator(load_schema())
-    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    errors = [_explain(e) for e in validator.iter_errors(config)]
+    errors.sort(key=lambda e: [str(p) for p in e.absolute_path])
     if errors:
         lines = [f"  at {_where(e.absolute_path)}: {e.message}" for e in errors]
         raise ParamsError("params.yaml does not match workflow/schemas/params.schema.yaml:\n"
