@@ -60,7 +60,7 @@ def test_lint_is_clean(repo):
 
 @pytest.mark.parametrize("profile,expected", [
     ("smoke", {"download": 2, "split": 2, "train": 6, "evaluate": 6, "aggregate": 1, "all": 1}),
-    ("cpu", {"download": 2, "split": 12, "train": 24, "evaluate": 24, "aggregate": 1, "all": 1}),
+    ("cpu", {"download": 2, "split": 12, "train": 26, "evaluate": 26, "aggregate": 1, "all": 1}),
     ("paper", {"download": 3, "split": 15, "train": 45, "evaluate": 45, "aggregate": 1, "all": 1}),
 ])
 def test_dry_run_job_counts(repo, tmp_path, profile, expected):
