@@ -2,7 +2,6 @@
 process is killed, stale checkpoints kept aside, and what a finished run records."""
 
 import json
-import os
 import signal
 import subprocess
 import sys

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from . import provenance
+from .atomic import atomic_path
 from .data.store import load_split
 from .training.loop import RunSpec, Trainer, accuracy
 
@@ -54,7 +55,6 @@ def run_benchmark(spec: RunSpec, data_dir: Path, split_path: Path, out: Path,
         "curve": curve,
         "provenance": provenance.collect(trainer.device),
     }
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    with atomic_path(out) as tmp:
+        tmp.write_text(json.dumps(result, indent=2) + "\n")
     return result

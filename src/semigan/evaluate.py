@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from . import provenance
+from .atomic import atomic_path
 from .data.store import load_meta, load_split
 from .models import get_architecture
 from .training.loop import RunSpec, accuracy, pick_device
@@ -58,8 +59,5 @@ def evaluate_run(model_path: Path, data_dir: Path) -> dict:
 
 
 def write_metrics(metrics: dict, out: Path) -> None:
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".part")
-    tmp.write_text(json.dumps(metrics, indent=2, sort_keys=False) + "\n")
-    tmp.replace(out)
+    with atomic_path(out) as tmp:
+        tmp.write_text(json.dumps(metrics, indent=2) + "\n")

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from .atomic import atomic_path
 
 
 @dataclass
@@ -57,11 +58,8 @@ def make_split(labels: np.ndarray, n_labels: int, n_val: int, seed: int) -> Spli
 def write_split(split: Split, path: Path, info: dict) -> dict:
     """Write path (.npz) and its .json sidecar holding the content hash and counts."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    with open(tmp, "wb") as fh:
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, labeled=split.labeled, val=split.val, unlabeled=split.unlabeled)
-    os.replace(tmp, path)
     meta = dict(info, sha256=split.digest(), n_labeled=int(len(split.labeled)),
                 n_val=int(len(split.val)), n_unlabeled=int(len(split.unlabeled)))
     path.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")

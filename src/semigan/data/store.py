@@ -4,12 +4,12 @@ labels) and a meta.json with classes, shape and where the bytes came from."""
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_path
 from . import readers
 from .fetch import MirrorError, fetch_dataset, md5_of, resolve_mirror
 from .sources import get_source
@@ -24,10 +24,8 @@ class ImageSet:
 
 
 def _atomic_savez(path: Path, **arrays) -> None:
-    tmp = path.with_name(path.name + ".part")
-    with open(tmp, "wb") as fh:
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, **arrays)
-    os.replace(tmp, path)
 
 
 def prepare_dataset(name: str, out_dir: Path, download_dir: Path, mirror: str | None,

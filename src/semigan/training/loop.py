@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from .. import provenance
+from ..atomic import atomic_path
 from ..data.store import load_meta, load_split
 from ..methods import Batch, MethodContext, build_method
 from ..models import get_architecture, to_model_input
@@ -94,10 +95,8 @@ def accuracy(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
 
 
 def _atomic_torch_save(obj, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def _rng_state() -> dict:
