@@ -84,6 +84,21 @@ def test_per_dataset_overrides_apply(params):
     assert run_spec(eff, "mnist", 100, "ssl_gan", 0)["hparams"]["lr"] == 0.003
 
 
+def test_dataset_train_settings_apply_to_every_method_below_method_settings(params):
+    """datasets.<d>.train (e.g. a smaller batch for a costly network) sits between the
+    general train settings and the method's own."""
+    from semigan.config import run_spec
+
+    cfg = copy.deepcopy(params)
+    cfg["datasets"]["cifar10_jpeg"] = {"arch": "conv32_small", "train": {"batch_size": 32, "steps": 7}}
+    eff = resolve(dict(cfg, profile="paper"))
+    for method in ("supervised", "pseudo_label", "ssl_gan"):
+        spec = run_spec(eff, "cifar10_jpeg", 4000, method, 0)
+        assert spec["arch"] == "conv32_small" and spec["train"]["batch_size"] == 32
+        assert spec["train"]["steps"] == eff["methods"][method]["train"]["steps"] != 7
+    assert run_spec(eff, "mnist", 100, "ssl_gan", 0)["train"]["batch_size"] == params["train"]["batch_size"]
+
+
 def test_cli_check_params_exit_code(repo, tmp_path, capsys):
     from semigan.cli import main
 

@@ -58,7 +58,7 @@ def test_lint_is_clean(repo):
 
 
 @pytest.mark.parametrize("profile,expected", [
-    ("smoke", {"download": 2, "split": 2, "train": 6, "evaluate": 6, "aggregate": 1, "all": 1}),
+    ("smoke", {"download": 3, "split": 3, "train": 9, "evaluate": 9, "aggregate": 1, "all": 1}),
     ("cpu", {"download": 2, "split": 12, "train": 26, "evaluate": 26, "aggregate": 1, "all": 1}),
     ("paper", {"download": 3, "split": 15, "train": 45, "evaluate": 45, "aggregate": 1, "all": 1}),
 ])
@@ -100,7 +100,7 @@ def test_every_rule_calls_the_package(repo):
 
 @pytest.mark.slow
 def test_smoke_dag_through_dvc_repro(repo, tmp_path, mirror):
-    """dvc repro runs the whole smoke DAG on real MNIST and Fashion-MNIST; a second repro
+    """dvc repro runs the whole smoke DAG on real MNIST, Fashion-MNIST and the CIFAR-10 JPEG copy; a second repro
     does nothing; changing one method's param re-runs only that method's jobs."""
     work = _workdir(repo, tmp_path, profile="smoke", mirror=mirror)
     env = dict(os.environ, SEMIGAN_MIRROR="")
@@ -114,10 +114,10 @@ def test_smoke_dag_through_dvc_repro(repo, tmp_path, mirror):
     first = time.time() - t0
     tables = work / "results" / "smoke" / "tables"
     summary = (tables / "summary.csv").read_text().splitlines()
-    assert len(summary) == 1 + 6, summary
+    assert len(summary) == 1 + 9, summary
     runs = work / "results" / "smoke" / "runs"
     metrics = sorted(runs.rglob("metrics.json"))
-    assert len(metrics) == 6
+    assert len(metrics) == 9
     import json
 
     m = json.loads((runs / "mnist/n100/ssl_gan/seed0/metrics.json").read_text())

@@ -140,7 +140,9 @@ def run_spec(effective: dict, dataset: str, n_labels: int, method: str, seed: in
 
     m = effective["methods"][method]
     per = (m.get("per_dataset") or {}).get(dataset, {})
-    train = deep_merge(deep_merge(effective["train"], m.get("train") or {}), per.get("train") or {})
+    train = effective["train"]  # general → dataset → method → method on this dataset
+    for patch in (effective["datasets"][dataset].get("train"), m.get("train"), per.get("train")):
+        train = deep_merge(train, patch or {})
     hparams = deep_merge(m.get("hparams") or {}, per.get("hparams") or {})
     where = f"profile {effective['profile']!r}, run {dataset}/n{n_labels}/{method}/seed{seed}"
     try:

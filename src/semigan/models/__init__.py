@@ -43,6 +43,16 @@ ARCHITECTURES: dict[str, Architecture] = {
         feature_matching="absolute",
         generator_data_init=True,
     ),
+    # Same layers at a quarter of the channels (D 32/64, G 128→64→32): the CPU profile's
+    # CIFAR network. Numbers with it are not the reference network's.
+    "conv32_small": Architecture(
+        "conv32_small",
+        classifier=lambda n_classes, shape: ConvClassifier(n_classes, in_channels=shape[0], width=(32, 64)),
+        generator=lambda shape: ConvGenerator(out_channels=shape[0], width=128),
+        pixel_range=(-1.0, 1.0),
+        feature_matching="absolute",
+        generator_data_init=True,
+    ),
 }
 
 

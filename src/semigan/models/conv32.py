@@ -5,6 +5,10 @@ Classifier / discriminator: dropout 0.2 → 3×[96 conv3×3] (last stride 2) →
 3×[192 conv3×3] (last stride 2) → dropout 0.5 → 192 conv3×3 valid → 2× NIN 192 → global
 mean pool → K logits; weight norm + leaky ReLU(0.2) throughout. `features` = pooled 192-d.
 Generator: z ∈ [0,1]^100 → 4×4×512 → 8×8×256 → 16×16×128 (batch norm, ReLU) → 32×32×3 tanh.
+
+`width` scales the channel counts; the reference's widths are the defaults. A narrower copy
+(`conv32_small`) makes the CIFAR path affordable on 2 CPU cores, where one reference-width
+discriminator step on 300 images takes seconds.
 """
 
 from __future__ import annotations
@@ -43,18 +47,19 @@ class ConvClassifier(nn.Module):
 
 
 class ConvGenerator(nn.Module):
-    def __init__(self, z_dim: int = 100, out_channels: int = 3):
+    def __init__(self, z_dim: int = 100, out_channels: int = 3, width: int = 512):
         super().__init__()
-        self.z_dim, self.out_shape = z_dim, (out_channels, 32, 32)
-        self.fc = nn.Linear(z_dim, 4 * 4 * 512, bias=False)
-        self.bn0 = BiasBatchNorm(4 * 4 * 512)
+        self.z_dim, self.out_shape, self.width = z_dim, (out_channels, 32, 32), width
+        w = width
+        self.fc = nn.Linear(z_dim, 4 * 4 * w, bias=False)
+        self.bn0 = BiasBatchNorm(4 * 4 * w)
         self.up = nn.Sequential(
-            nn.ConvTranspose2d(512, 256, 5, 2, 2, output_padding=1, bias=False),
-            BiasBatchNorm(256, dims=2), nn.ReLU(),
-            nn.ConvTranspose2d(256, 128, 5, 2, 2, output_padding=1, bias=False),
-            BiasBatchNorm(128, dims=2), nn.ReLU(),
+            nn.ConvTranspose2d(w, w // 2, 5, 2, 2, output_padding=1, bias=False),
+            BiasBatchNorm(w // 2, dims=2), nn.ReLU(),
+            nn.ConvTranspose2d(w // 2, w // 4, 5, 2, 2, output_padding=1, bias=False),
+            BiasBatchNorm(w // 4, dims=2), nn.ReLU(),
         )
-        self.out = WNConvTranspose2d(128, out_channels, train_scale=True, init_scale=0.1)
+        self.out = WNConvTranspose2d(w // 4, out_channels, train_scale=True, init_scale=0.1)
         for m in self.modules():
             if isinstance(m, (nn.Linear, nn.ConvTranspose2d)):
                 nn.init.normal_(m.weight, std=0.05)
@@ -63,5 +68,5 @@ class ConvGenerator(nn.Module):
         return torch.rand(n, self.z_dim, generator=generator, device=device)
 
     def forward(self, z):
-        h = F.relu(self.bn0(self.fc(z))).view(-1, 512, 4, 4)
+        h = F.relu(self.bn0(self.fc(z))).view(-1, self.width, 4, 4)
         return torch.tanh(self.out(self.up(h)))
