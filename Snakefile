@@ -13,9 +13,12 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/bench.smk"
+include: "workflow/rules/paper.smk"
 
 
 rule all:
     input:
         rules.aggregate.output,
+        rules.tables.output,
+        rules.report_md.output,
     default_target: True

@@ -44,6 +44,7 @@ def runs_table(paths: list[Path]) -> pd.DataFrame:
             "git_commit": m.get("provenance", {}).get("train", {}).get("git", {}).get("commit"),
             "device": m.get("provenance", {}).get("train", {}).get("device", {}).get("device"),
             "split_sha256": m.get("split_sha256"),
+            "dataset_note": m.get("dataset_note", ""),
             "metrics_file": str(path),
         })
         rows.append(row)

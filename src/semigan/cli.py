@@ -52,6 +52,74 @@ def _cmd_aggregate(a) -> None:
     print(summary[cols].to_string(index=False))
 
 
+def _cmd_tables(a) -> None:
+    import pandas as pd
+
+    from .atomic import atomic_path
+    from .references import load_references
+    from .tables import paper_vs_ours, paper_vs_ours_latex, paper_vs_ours_markdown, summary_latex
+
+    summary = pd.read_csv(a.summary)
+    table = paper_vs_ours(summary, load_references(Path(a.references)))
+    outputs = {a.summary_tex: summary_latex(summary), a.paper_md: paper_vs_ours_markdown(table),
+               a.paper_tex: paper_vs_ours_latex(table)}
+    for out, text in outputs.items():
+        with atomic_path(Path(out)) as tmp:
+            tmp.write_text(text)
+    with atomic_path(Path(a.paper_csv)) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.6g")
+    print(f"{len(table)} published numbers matched by runs of ours")
+
+
+def _cmd_figures(a) -> None:
+    import pandas as pd
+
+    from . import figures
+    from .references import load_references
+
+    runs = pd.read_csv(a.runs)
+    out = Path(a.out_dir)
+    figures.error_vs_labels(runs, load_references(Path(a.references)), out / "error_vs_labels")
+    histories = figures.read_histories(runs)
+    figures.validation_curves(histories, out / "validation_curves")
+    figures.loss_curves(histories, out / "loss_curves")
+    print(f"figures in {out}")
+
+
+def _cmd_report(a) -> None:
+    import pandas as pd
+
+    from .report import build_report
+
+    figs = dict(zip(a.captions, [Path(p) for p in a.figures], strict=True))
+    build_report(a.profile, Path(a.runs), Path(a.summary_md), Path(a.paper_md), figs, Path(a.out))
+    print(f"{a.out}: {len(pd.read_csv(a.runs))} runs")
+
+
+def _cmd_paper_target(a) -> None:
+    from . import figures
+    from .aggregate import runs_table, summary_markdown, summary_table
+    from .atomic import atomic_path
+    from .references import load_references
+    from .tables import paper_vs_ours, paper_vs_ours_markdown
+
+    runs = runs_table([Path(p) for p in a.metrics])
+    summary = summary_table(runs)
+    refs = load_references(Path(a.references))
+    table = paper_vs_ours(summary, refs)
+    stem = Path(a.out_stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(stem.with_suffix(".csv")) as tmp:
+        summary.to_csv(tmp, index=False, float_format="%.6g")
+    figures.error_vs_labels(runs, refs, stem)
+    page = "\n".join([f"# {a.name}", "", a.description, "", summary_markdown(summary),
+                      "## Published beside ours", "", paper_vs_ours_markdown(table),
+                      f"![{a.name}]({stem.name}.png)", ""])
+    with atomic_path(stem.with_suffix(".md")) as tmp:
+        tmp.write_text(page)
+    print(f"{stem}.md: {len(runs)} runs, {len(table)} published numbers matched")
+
+
 def _cmd_bench(a) -> None:
     from .bench import run_benchmark
     from .training.loop import RunSpec
@@ -115,6 +183,39 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--summary-md", default=None, help="summary as a Markdown table")
     s.set_defaults(func=_cmd_aggregate)
 
+    s = sub.add_parser("tables", help="LaTeX summary and published-vs-ours tables")
+    s.add_argument("--summary", required=True, help="summary.csv from aggregate")
+    s.add_argument("--references", required=True, help="references/published.csv")
+    s.add_argument("--summary-tex", required=True)
+    s.add_argument("--paper-csv", required=True)
+    s.add_argument("--paper-md", required=True)
+    s.add_argument("--paper-tex", required=True)
+    s.set_defaults(func=_cmd_tables)
+
+    s = sub.add_parser("figures", help="seaborn figures (PNG + PDF) from runs.csv")
+    s.add_argument("--runs", required=True, help="runs.csv from aggregate (histories beside metrics)")
+    s.add_argument("--references", required=True)
+    s.add_argument("--out-dir", required=True)
+    s.set_defaults(func=_cmd_figures)
+
+    s = sub.add_parser("report", help="report.md from the tables and figures")
+    s.add_argument("--profile", required=True)
+    s.add_argument("--runs", required=True)
+    s.add_argument("--summary-md", required=True)
+    s.add_argument("--paper-md", required=True)
+    s.add_argument("--figures", nargs="+", required=True, help="PNG files, in the page's order")
+    s.add_argument("--captions", nargs="+", required=True, help="one caption per figure")
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=_cmd_report)
+
+    s = sub.add_parser("paper-target", help="one paper table/figure from its runs' metrics")
+    s.add_argument("name")
+    s.add_argument("metrics", nargs="+")
+    s.add_argument("--description", default="")
+    s.add_argument("--references", required=True)
+    s.add_argument("--out-stem", required=True, help="writes <stem>.md/.csv/.png/.pdf")
+    s.set_defaults(func=_cmd_paper_target)
+
     s = sub.add_parser("bench", help="iterations/s and test error vs wall-clock → JSON")
     s.add_argument("--spec", required=True)
     s.add_argument("--data", required=True)
@@ -139,11 +240,12 @@ def main(argv: list[str] | None = None) -> int:
     from .data.fetch import ChecksumError, MirrorError
     from .data.readers import CorruptFileError
     from .errors import UnknownNameError
+    from .references import ReferenceError
 
     try:
         args.func(args)
     except (ParamsError, MetricsError, ChecksumError, MirrorError, CorruptFileError,
-            UnknownNameError) as exc:
+            UnknownNameError, ReferenceError) as exc:
         print(f"semigan {args.command}: error: {exc}", file=sys.stderr)
         return 2
     return 0

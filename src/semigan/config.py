@@ -74,6 +74,8 @@ def resolve(config: dict) -> dict:
     blocks = grid_blocks(effective)
     for i, block in enumerate(blocks):
         _check_grid_block(effective, block, "grid" if len(blocks) == 1 else f"grid[{i}]")
+    for name, target in (effective.get("paper_targets") or {}).items():
+        _check_grid_block(effective, target["grid"], f"paper_targets.{name}.grid")
     for cell in grid_cells(effective):
         run_spec(effective, cell.dataset, cell.n_labels, cell.method, cell.seed)  # checks hyper-parameters and train settings of every run
     return effective
@@ -124,13 +126,26 @@ class Cell:
     seed: int
 
 
-def grid_cells(effective: dict) -> list[Cell]:
-    """Every run of the grid, each once, in a stable order."""
+def block_cells(blocks: list[dict]) -> list[Cell]:
+    """Every run of these grid blocks, each once, in a stable order."""
     cells = (Cell(d, n, m, s)
-             for block in grid_blocks(effective)
+             for block in blocks
              for d, ns in block["datasets"].items()
              for n, m, s in itertools.product(ns, block["methods"], block["seeds"]))
     return list(dict.fromkeys(cells))
+
+
+def grid_cells(effective: dict) -> list[Cell]:
+    """Every run of the profile's grid."""
+    return block_cells(grid_blocks(effective))
+
+
+def paper_target_cells(effective: dict, name: str) -> list[Cell]:
+    """The runs a named paper target needs (in the selected profile's settings)."""
+    targets = effective.get("paper_targets") or {}
+    if name not in targets:
+        raise ParamsError(f"paper target {name!r} is not defined; expected one of {sorted(targets)}")
+    return block_cells([targets[name]["grid"]])
 
 
 def run_spec(effective: dict, dataset: str, n_labels: int, method: str, seed: int) -> dict:

@@ -4,7 +4,7 @@ import shlex
 
 from snakemake.utils import validate
 
-from semigan.config import grid_cells, resolve, run_spec
+from semigan.config import grid_cells, paper_target_cells, resolve, run_spec
 
 
 validate(config, "../schemas/params.schema.yaml")
@@ -14,6 +14,12 @@ RESULTS = f"results/{PROFILE}"
 DATA = CFG["data"]["root"]
 N_VAL = CFG["split"]["n_val"]
 RUN = "{dataset}/n{n_labels}/{method}/seed{seed}"
+REFERENCES = "references/published.csv"  # published numbers beside ours (source per row)
+FIGURES = {  # file stem → caption in report.md
+    "error_vs_labels": "Test error vs number of labels",
+    "validation_curves": "Validation error during training",
+    "loss_curves": "Training losses",
+}
 # Downloaded data and splits are content-addressed (checksums, split hashes), so consumers
 # take them as ancient(): re-creating them (e.g. after a rule edit) never re-runs training.
 
@@ -28,6 +34,13 @@ wildcard_constraints:
 def all_metrics():
     return [
         f"{RESULTS}/runs/{c.dataset}/n{c.n_labels}/{c.method}/seed{c.seed}/metrics.json"
+        for c in grid_cells(CFG)
+    ]
+
+
+def all_histories():
+    return [
+        f"{RESULTS}/runs/{c.dataset}/n{c.n_labels}/{c.method}/seed{c.seed}/history.csv"
         for c in grid_cells(CFG)
     ]
 

@@ -2,8 +2,8 @@ rule aggregate:
     input:
         all_metrics(),
     output:
-        runs=f"{RESULTS}/tables/runs.csv",
-        summary=f"{RESULTS}/tables/summary.csv",
+        runs=report(f"{RESULTS}/tables/runs.csv", category="Tables", caption="../report/runs.rst"),
+        summary=report(f"{RESULTS}/tables/summary.csv", category="Tables", caption="../report/summary.rst"),
         metrics=f"{RESULTS}/tables/metrics.json",
         markdown=f"{RESULTS}/tables/summary.md",
     log:
@@ -13,3 +13,62 @@ rule aggregate:
     shell:
         "semigan aggregate {input} --runs-csv {output.runs} --summary-csv {output.summary}"
         " --metrics-json {output.metrics} --summary-md {output.markdown} > {log} 2>&1"
+
+
+rule tables:
+    input:
+        summary=rules.aggregate.output.summary,
+        references=REFERENCES,
+    output:
+        summary_tex=f"{RESULTS}/tables/summary.tex",
+        paper_csv=report(f"{RESULTS}/tables/paper_vs_ours.csv", category="Tables", caption="../report/paper_vs_ours.rst"),
+        paper_md=f"{RESULTS}/tables/paper_vs_ours.md",
+        paper_tex=f"{RESULTS}/tables/paper_vs_ours.tex",
+    log:
+        f"logs/{PROFILE}/tables.log",
+    conda:
+        "../envs/semigan.yaml"
+    shell:
+        "semigan tables --summary {input.summary} --references {input.references}"
+        " --summary-tex {output.summary_tex} --paper-csv {output.paper_csv}"
+        " --paper-md {output.paper_md} --paper-tex {output.paper_tex} > {log} 2>&1"
+
+
+rule figures:
+    input:
+        runs=rules.aggregate.output.runs,
+        references=REFERENCES,
+        histories=all_histories(),
+    output:
+        **{name: report(f"{RESULTS}/figures/{name}.png", category="Figures", caption=f"../report/{name}.rst")
+           for name in FIGURES},
+        pdfs=[f"{RESULTS}/figures/{name}.pdf" for name in FIGURES],
+    params:
+        out_dir=f"{RESULTS}/figures",
+    log:
+        f"logs/{PROFILE}/figures.log",
+    conda:
+        "../envs/semigan.yaml"
+    shell:
+        "semigan figures --runs {input.runs} --references {input.references}"
+        " --out-dir {params.out_dir} > {log} 2>&1"
+
+
+rule report_md:
+    input:
+        runs=rules.aggregate.output.runs,
+        summary_md=rules.aggregate.output.markdown,
+        paper_md=rules.tables.output.paper_md,
+        figures=[f"{RESULTS}/figures/{name}.png" for name in FIGURES],
+    output:
+        f"{RESULTS}/report.md",
+    params:
+        captions=" ".join(shlex.quote(c) for c in FIGURES.values()),
+    log:
+        f"logs/{PROFILE}/report_md.log",
+    conda:
+        "../envs/semigan.yaml"
+    shell:
+        "semigan report --profile {PROFILE} --runs {input.runs} --summary-md {input.summary_md}"
+        " --paper-md {input.paper_md} --figures {input.figures} --captions {params.captions}"
+        " --out {output} > {log} 2>&1"

@@ -41,6 +41,7 @@ def feature_matching_loss(feat_fake: torch.Tensor, feat_real: torch.Tensor, kind
 class SSLGANHParams(OptimHParams):
     gen_lr: float | None = None  # None: the discriminator's lr (as the reference)
     gen_beta1: float | None = None  # None: beta1
+    gen_eps: float | None = None  # None: eps (a small eps keeps the generator's steps full-size)
     unlabeled_weight: float = 1.0
     feature_matching: str = "auto"  # auto: the architecture's (MNIST squared, CIFAR absolute)
 
@@ -57,7 +58,8 @@ class SSLGAN(ClassifierMethod):
         feature_matching_loss(torch.zeros(1, 1), torch.zeros(1, 1), self.fm_kind)  # validate early
         self.generator = ctx.arch.generator(ctx.image_shape).to(ctx.device)
         self.opt_g = adam(self.generator.parameters(), self.gen_lr_base,
-                          hp.beta1 if hp.gen_beta1 is None else hp.gen_beta1, hp.eps, hp.beta2)
+                          hp.beta1 if hp.gen_beta1 is None else hp.gen_beta1,
+                          hp.eps if hp.gen_eps is None else hp.gen_eps, hp.beta2)
         self._d_trainable = [p for p in self.classifier.parameters() if p.requires_grad]
 
     def initialize(self, x_lab, x_unl) -> None:

@@ -1,0 +1,122 @@
+"""Seaborn figures of the results, each written as PNG (for the Markdown report) and PDF
+(for papers). Every figure takes tables, never reads run folders itself."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display on clusters or CI
+import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from .atomic import atomic_path  # noqa: E402
+from .references import error_references  # noqa: E402
+from .tables import published_dataset  # noqa: E402
+
+DATASET_TITLES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10",
+                  "cifar10_jpeg": "CIFAR-10 (JPEG copy)", "svhn": "SVHN"}
+
+
+def save(fig, stem: Path) -> list[Path]:
+    """stem.png and stem.pdf, each written atomically."""
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    outs = []
+    for ext in ("png", "pdf"):
+        out = stem.with_suffix(f".{ext}")
+        with atomic_path(out) as tmp:
+            fig.savefig(tmp, format=ext, dpi=150, bbox_inches="tight")
+        outs.append(out)
+    plt.close(fig)
+    return outs
+
+
+def _title(dataset: str) -> str:
+    return DATASET_TITLES.get(dataset, dataset)
+
+
+def error_vs_labels(runs: pd.DataFrame, refs: pd.DataFrame, stem: Path) -> list[Path]:
+    """Test error vs number of labels per dataset: one line per method (band = std over
+    seeds), published test errors as black markers with their std."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    datasets = sorted(runs["dataset"].unique())
+    methods = sorted(runs["method"].unique())
+    palette = dict(zip(methods, sns.color_palette("colorblind", len(methods))))
+    published = error_references(refs)
+    published = published[published["ours"] != ""]  # only methods comparable to one of ours
+    markers = ["o", "s", "D", "^", "v", "P", "X", "*"]
+    pub_methods = sorted(published["method"].unique())
+    marker_of = {m: markers[i % len(markers)] for i, m in enumerate(pub_methods)}
+    fig, axes = plt.subplots(1, len(datasets), figsize=(5.2 * len(datasets), 4.2), squeeze=False)
+    for ax, dataset in zip(axes[0], datasets):
+        ours = runs[runs["dataset"] == dataset]
+        sns.lineplot(data=ours, x="n_labels", y="test_error_pct", hue="method", palette=palette,
+                     errorbar="sd", marker="o", ax=ax, legend=False)
+        pub = published[published["dataset"] == published_dataset(dataset)]
+        for name, rows in pub.groupby("method"):
+            ax.errorbar(rows["n_labels"].astype(float), rows["value"], yerr=rows["std"].fillna(0),
+                        fmt=marker_of[name], color="black", mfc="white", ms=6, capsize=3, lw=0.8)
+        ax.set_xscale("log")
+        ax.set_yscale("log")  # errors from ~1 % to ~30 % on one axis
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.set_xlabel("labelled training images (log scale)")
+        ax.set_ylabel("test error (%, log scale)")
+        ax.set_title(_title(dataset) + (" — published: CIFAR-10" if dataset == "cifar10_jpeg" else ""))
+    handles = [plt.Line2D([], [], color=palette[m], marker="o", label=f"ours: {m}") for m in methods]
+    shown = sorted(set(published[published["dataset"].isin([published_dataset(d) for d in datasets])]["method"]))
+    handles += [plt.Line2D([], [], color="black", mfc="white", marker=marker_of[m], ls="none",
+                           label=f"published: {m}") for m in shown]
+    fig.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    fig.suptitle("Test error vs number of labels (band: ± std over seeds)")
+    fig.tight_layout()
+    return save(fig, stem)
+
+
+def read_histories(runs: pd.DataFrame) -> pd.DataFrame:
+    """Every run's history.csv (beside its metrics.json) with the run's identity columns."""
+    frames = []
+    for r in runs.itertuples(index=False):
+        path = Path(r.metrics_file).with_name("history.csv")
+        h = pd.read_csv(path)
+        h["dataset"], h["n_labels"], h["method"], h["seed"] = r.dataset, r.n_labels, r.method, r.seed
+        frames.append(h)
+    out = pd.concat(frames, ignore_index=True)
+    out["val_error_pct"] = 100.0 * (1.0 - out["val_acc"])
+    out["setting"] = [f"{_title(d)}, {n} labels" for d, n in zip(out["dataset"], out["n_labels"])]
+    return out
+
+
+def validation_curves(histories: pd.DataFrame, stem: Path) -> list[Path]:
+    """Validation error of the EMA weights vs training step, per setting and method."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    g = sns.relplot(data=histories, x="step", y="val_error_pct", hue="method", col="setting",
+                    col_wrap=min(4, histories["setting"].nunique()), kind="line", errorbar="sd",
+                    height=3.2, aspect=1.2, facet_kws={"sharex": False, "sharey": False},
+                    palette="colorblind")
+    g.set_axis_labels("training step", "validation error (%)")
+    g.set_titles("{col_name}")
+    g.figure.suptitle("Validation error during training (EMA weights; band: ± std over seeds)", y=1.02)
+    return save(g.figure, stem)
+
+
+def loss_curves(histories: pd.DataFrame, stem: Path) -> list[Path]:
+    """Every logged loss vs step (mean over the logging interval), per setting and method."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    losses = [c for c in histories.columns if c.startswith("loss_")]
+    long = histories.melt(id_vars=["step", "setting", "method", "seed"], value_vars=losses,
+                          var_name="loss", value_name="value").dropna(subset=["value"])
+    long["curve"] = long["method"] + ": " + long["loss"]
+    g = sns.relplot(data=long, x="step", y="value", hue="curve", col="setting",
+                    col_wrap=min(4, long["setting"].nunique()), kind="line", errorbar="sd",
+                    height=3.2, aspect=1.2, facet_kws={"sharex": False, "sharey": False},
+                    palette="tab10")
+    for ax in g.axes.flat:
+        ax.set_yscale("symlog", linthresh=1e-2)
+    g.set_axis_labels("training step", "loss (nats; symlog scale)")
+    g.set_titles("{col_name}")
+    g.figure.suptitle("Training losses (band: ± std over seeds)", y=1.02)
+    return save(g.figure, stem)

@@ -1,0 +1,29 @@
+# Named paper targets (params.yaml: paper_targets): `snakemake improved_gan_table1` trains
+# the cells the table needs in the selected profile, then writes
+# results/<profile>/paper/<name>.{md,csv,png,pdf}. Not part of `all`.
+for _name, _target in CFG.get("paper_targets", {}).items():
+
+    rule:
+        name:
+            _name
+        input:
+            metrics=[
+                f"{RESULTS}/runs/{c.dataset}/n{c.n_labels}/{c.method}/seed{c.seed}/metrics.json"
+                for c in paper_target_cells(CFG, _name)
+            ],
+            references=REFERENCES,
+        output:
+            md=f"{RESULTS}/paper/{_name}.md",
+            csv=f"{RESULTS}/paper/{_name}.csv",
+            png=report(f"{RESULTS}/paper/{_name}.png", category="Paper targets", caption="../report/paper_target.rst"),
+            pdf=f"{RESULTS}/paper/{_name}.pdf",
+        params:
+            name=_name,
+            description=shlex.quote(f"{_target['description']} (needs: {_target['profile']}; cost: {_target['cost']})"),
+        log:
+            f"logs/{PROFILE}/paper/{_name}.log",
+        conda:
+            "../envs/semigan.yaml"
+        shell:
+            "semigan paper-target {params.name} {input.metrics} --references {input.references}"
+            " --description {params.description} --out-stem {RESULTS}/paper/{params.name} > {log} 2>&1"
