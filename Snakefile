@@ -11,6 +11,7 @@ configfile: "params.yaml"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/generation.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/bench.smk"
 include: "workflow/rules/paper.smk"
@@ -21,4 +22,5 @@ rule all:
         rules.aggregate.output,
         rules.tables.output,
         rules.report_md.output,
+        all_generation_metrics(),
     default_target: True

@@ -1,6 +1,7 @@
 """The Snakemake workflow and its DVC wrapper: lint, env pins, job counts for a grid,
 errors before any job runs, and a real smoke run of the whole DAG through `dvc repro`."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -9,7 +10,9 @@ import time
 import pytest
 import yaml
 
-COPY = ["Snakefile", "workflow", "profiles", "params.yaml", "dvc.yaml", ".dvcignore", "src/semigan"]
+COPY = ["Snakefile", "workflow", "profiles", "params.yaml", "dvc.yaml", ".dvcignore", "src/semigan",
+        "references"]
+REPORT_JOBS = {"aggregate": 1, "tables": 1, "figures": 1, "report_md": 1, "all": 1}
 
 
 def _workdir(repo, tmp_path, profile=None, mirror=None, edit=None):
@@ -58,9 +61,10 @@ def test_lint_is_clean(repo):
 
 
 @pytest.mark.parametrize("profile,expected", [
-    ("smoke", {"download": 3, "split": 3, "train": 9, "evaluate": 9, "aggregate": 1, "all": 1}),
-    ("cpu", {"download": 2, "split": 12, "train": 26, "evaluate": 26, "aggregate": 1, "all": 1}),
-    ("paper", {"download": 3, "split": 15, "train": 45, "evaluate": 45, "aggregate": 1, "all": 1}),
+    ("smoke", {"download": 3, "split": 3, "train": 9, "evaluate": 9, **REPORT_JOBS,
+               "extractor": 1, "train_gan": 5, "evaluate_gan": 5}),
+    ("cpu", {"download": 3, "split": 13, "train": 36, "evaluate": 36, **REPORT_JOBS}),
+    ("paper", {"download": 3, "split": 15, "train": 45, "evaluate": 45, **REPORT_JOBS}),
 ])
 def test_dry_run_job_counts(repo, tmp_path, profile, expected):
     work = _workdir(repo, tmp_path)
@@ -118,16 +122,29 @@ def test_smoke_dag_through_dvc_repro(repo, tmp_path, mirror):
     runs = work / "results" / "smoke" / "runs"
     metrics = sorted(runs.rglob("metrics.json"))
     assert len(metrics) == 9
-    import json
-
     m = json.loads((runs / "mnist/n100/ssl_gan/seed0/metrics.json").read_text())
     assert 0.0 <= m["test_error_pct"] < 90.0
     assert m["provenance"]["train"]["git"]["commit"] != "unknown"
     assert m["provenance"]["train"]["packages"]["torch"] and m["config"]["method"] == "ssl_gan"
     assert (work / "dvc.lock").exists()
+    report = (work / "results" / "smoke" / "report.md").read_text()
+    assert "| smoke | cifar10_jpeg | 4000 | ssl_gan | 1 |" in report
+    assert "![Test error vs number of labels](figures/error_vs_labels.png)" in report
+    assert (work / "results" / "smoke" / "figures" / "error_vs_labels.pdf").stat().st_size > 0
+    assert "JPEG" in report  # the lossy copy's note reaches the page
+    gen = work / "results" / "smoke" / "generation" / "mnist" / "n100"
+    for method in ("gan", "cgan_labeled", "cgan_pseudo", "ssl_cgan", "cgan_full"):
+        g = json.loads((gen / method / "seed0" / "metrics.json").read_text())
+        assert g["domain"]["fid"] >= 0 and 0 <= g["domain"]["precision"] <= 1
+        assert g["inception"]["computed"] is False and "downloads are disabled" in g["inception"]["reason"]
+        assert (g["class_consistency"]["overall"] is None) == (method == "gan")
+        assert (gen / method / "seed0" / "samples.png").stat().st_size > 0
+    assert json.loads((gen / "ssl_cgan/seed0/metrics.json").read_text())["training_set"]["classifier_run"] \
+        == "mnist/n100/ssl_gan/seed0"
     print(f"smoke DAG via dvc repro: {first:.0f} s")
 
-    mtimes = {p: p.stat().st_mtime_ns for p in metrics}
+    gen_metrics = sorted(gen.rglob("metrics.json"))
+    mtimes = {p: p.stat().st_mtime_ns for p in metrics + gen_metrics}
     out = _run(["dvc", "repro"], work, env=env)
     assert "didn't change" in out.stdout or "up to date" in out.stdout, out.stdout
     assert all(p.stat().st_mtime_ns == t for p, t in mtimes.items())
@@ -136,6 +153,8 @@ def test_smoke_dag_through_dvc_repro(repo, tmp_path, mirror):
     params["profiles"]["smoke"]["methods"]["supervised"]["hparams"] = {"lr": 0.002}
     (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     _run(["dvc", "repro"], work, env=env)
-    changed = sorted(str(p.relative_to(runs)) for p, t in mtimes.items() if p.stat().st_mtime_ns != t)
-    assert changed == ["fashion_mnist/n100/supervised/seed0/metrics.json",
-                       "mnist/n100/supervised/seed0/metrics.json"]
+    changed = sorted(str(p.relative_to(work / "results" / "smoke")) for p, t in mtimes.items()
+                     if p.stat().st_mtime_ns != t)
+    assert changed == ["generation/mnist/n100/cgan_pseudo/seed0/metrics.json",  # labelled by supervised
+                       "runs/fashion_mnist/n100/supervised/seed0/metrics.json",
+                       "runs/mnist/n100/supervised/seed0/metrics.json"]

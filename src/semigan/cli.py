@@ -75,12 +75,16 @@ def _cmd_figures(a) -> None:
     import pandas as pd
 
     from . import figures
+    from .atomic import atomic_path
     from .references import load_references
 
     runs = pd.read_csv(a.runs)
     out = Path(a.out_dir)
     figures.error_vs_labels(runs, load_references(Path(a.references)), out / "error_vs_labels")
     histories = figures.read_histories(runs)
+    if a.histories_csv:  # long table of every run's curve, for `dvc plots show`
+        with atomic_path(Path(a.histories_csv)) as tmp:
+            histories.to_csv(tmp, index=False, float_format="%.6g")
     figures.validation_curves(histories, out / "validation_curves")
     figures.loss_curves(histories, out / "loss_curves")
     print(f"figures in {out}")
@@ -118,6 +122,67 @@ def _cmd_paper_target(a) -> None:
     with atomic_path(stem.with_suffix(".md")) as tmp:
         tmp.write_text(page)
     print(f"{stem}.md: {len(runs)} runs, {len(table)} published numbers matched")
+
+
+def _cmd_train_extractor(a) -> None:
+    from .fidelity.extractor import build_domain_extractor
+
+    info = build_domain_extractor(Path(a.data), Path(a.out), Path(a.info), a.epochs, a.batch_size,
+                                  a.lr, a.seed, a.threads, a.max_images)
+    print(f"{info['dataset']}: domain extractor test accuracy {100 * info['test_accuracy']:.2f}%")
+
+
+def _cmd_train_gan(a) -> None:
+    from .generation.train import GenSpec, train_gan_run
+
+    train_gan_run(GenSpec.from_dict(json.loads(a.spec)), Path(a.data), Path(a.split), Path(a.model),
+                  Path(a.checkpoint), Path(a.history), Path(a.classifier) if a.classifier else None,
+                  a.threads)
+
+
+def _cmd_evaluate_gan(a) -> None:
+    from .generation.evaluate import evaluate_gan_run, write_json
+
+    if a.threads:
+        import torch
+
+        torch.set_num_threads(a.threads)
+    m = evaluate_gan_run(Path(a.model), Path(a.data), Path(a.extractor), Path(a.cache), a.n_samples,
+                         a.inception_weights, not a.no_download, Path(a.grid))
+    write_json(m, Path(a.out))
+    cc = m["class_consistency_pct"]
+    print(f"{m['run']}: domain FID {m['fid_domain']:.3f}, class-consistency "
+          f"{'n/a' if cc is None else f'{cc:.2f}%'}, inception "
+          f"{'computed' if m['inception']['computed'] else 'not computed: ' + m['inception']['reason']}")
+
+
+def _cmd_sample(a) -> None:
+    import torch
+
+    from .errors import UsageError
+    from .generation.evaluate import sample_grid, save_png
+    from .generation.train import generate, load_generator
+
+    model = Path(a.run)
+    if not model.is_file():
+        model = Path("resources/generation") / a.profile / a.run / "model.pt"
+    if not model.is_file():
+        raise UsageError(f"{a.run!r}: neither a model file nor a run <dataset>/n<N>/<method>/seed<S> "
+                                f"of profile {a.profile!r} ({model} does not exist)")
+    g, blob = load_generator(model)
+    if a.cls is None:
+        image = sample_grid(g, blob["n_classes"], a.n, a.seed)
+    else:
+        if not g.n_classes:
+            raise UsageError(f"{a.run}: unconditional generator; --class is not available")
+        if not 0 <= a.cls < g.n_classes:
+            raise UsageError(f"--class {a.cls}: expected a class index 0..{g.n_classes - 1}")
+        from torchvision.utils import make_grid
+
+        image = make_grid(generate(g, torch.full((a.n,), a.cls), a.n, a.seed), nrow=min(a.n, 10),
+                          padding=2, pad_value=255)
+    save_png(image, Path(a.out))
+    print(f"wrote {a.out}")
 
 
 def _cmd_bench(a) -> None:
@@ -196,6 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--runs", required=True, help="runs.csv from aggregate (histories beside metrics)")
     s.add_argument("--references", required=True)
     s.add_argument("--out-dir", required=True)
+    s.add_argument("--histories-csv", default=None, help="also write every run's curve as one CSV")
     s.set_defaults(func=_cmd_figures)
 
     s = sub.add_parser("report", help="report.md from the tables and figures")
@@ -207,6 +273,51 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--captions", nargs="+", required=True, help="one caption per figure")
     s.add_argument("--out", required=True)
     s.set_defaults(func=_cmd_report)
+
+    s = sub.add_parser("train-extractor", help="domain classifier for FID/IS/KID/PR and class-consistency")
+    s.add_argument("--data", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--info", required=True, help="JSON with its test accuracy, hash and provenance")
+    s.add_argument("--max-images", type=int, default=None, help="train on the first N images only")
+    s.add_argument("--epochs", type=int, default=2)
+    s.add_argument("--batch-size", type=int, default=128)
+    s.add_argument("--lr", type=float, default=1e-3)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--threads", type=int, default=None)
+    s.set_defaults(func=_cmd_train_extractor)
+
+    s = sub.add_parser("train-gan", help="train one generation run (resumes from its checkpoint)")
+    s.add_argument("--spec", required=True, help="the run's GenSpec as JSON")
+    s.add_argument("--data", required=True)
+    s.add_argument("--split", required=True)
+    s.add_argument("--classifier", default=None, help="model file of the classification run that pseudo-labels")
+    s.add_argument("--model", required=True)
+    s.add_argument("--checkpoint", required=True)
+    s.add_argument("--history", required=True)
+    s.add_argument("--threads", type=int, default=None)
+    s.set_defaults(func=_cmd_train_gan)
+
+    s = sub.add_parser("evaluate-gan", help="FID/IS/KID/PR (torch-fidelity), class-consistency, sample grid")
+    s.add_argument("--model", required=True)
+    s.add_argument("--data", required=True)
+    s.add_argument("--extractor", required=True)
+    s.add_argument("--cache", required=True, help="torch-fidelity cache of reference features")
+    s.add_argument("--n-samples", type=int, default=10000)
+    s.add_argument("--inception-weights", default=None, help="torch-fidelity inception-v3-compat weights file")
+    s.add_argument("--no-download", action="store_true", help="never try to download Inception weights")
+    s.add_argument("--grid", required=True, help="PNG of samples, rows = classes")
+    s.add_argument("--out", required=True)
+    s.add_argument("--threads", type=int, default=None)
+    s.set_defaults(func=_cmd_evaluate_gan)
+
+    s = sub.add_parser("sample", help="samples of a generation run as a PNG grid")
+    s.add_argument("run", help="model file, or <dataset>/n<N>/<method>/seed<S> of --profile")
+    s.add_argument("--profile", default="cpu")
+    s.add_argument("--class", dest="cls", type=int, default=None, help="only this class (index)")
+    s.add_argument("-n", type=int, default=10, help="samples (per class without --class)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("-o", "--out", required=True)
+    s.set_defaults(func=_cmd_sample)
 
     s = sub.add_parser("paper-target", help="one paper table/figure from its runs' metrics")
     s.add_argument("name")
@@ -239,13 +350,13 @@ def main(argv: list[str] | None = None) -> int:
     from .config import ParamsError
     from .data.fetch import ChecksumError, MirrorError
     from .data.readers import CorruptFileError
-    from .errors import UnknownNameError
+    from .errors import UnknownNameError, UsageError
     from .references import ReferenceError
 
     try:
         args.func(args)
     except (ParamsError, MetricsError, ChecksumError, MirrorError, CorruptFileError,
-            UnknownNameError, ReferenceError) as exc:
+            UnknownNameError, ReferenceError, UsageError) as exc:
         print(f"semigan {args.command}: error: {exc}", file=sys.stderr)
         return 2
     return 0

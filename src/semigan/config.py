@@ -78,7 +78,38 @@ def resolve(config: dict) -> dict:
         _check_grid_block(effective, target["grid"], f"paper_targets.{name}.grid")
     for cell in grid_cells(effective):
         run_spec(effective, cell.dataset, cell.n_labels, cell.method, cell.seed)  # checks hyper-parameters and train settings of every run
+    if effective.get("generation_grid"):
+        _check_grid_block(dict(effective, methods=effective["generation"]["methods"]),
+                          effective["generation_grid"], "generation_grid")
+        for cell in generation_cells(effective):
+            gen_spec(effective, cell.dataset, cell.n_labels, cell.method, cell.seed)
     return effective
+
+
+def generation_cells(effective: dict) -> list["Cell"]:
+    """Every generation run of the profile (none without a generation_grid)."""
+    grid = effective.get("generation_grid")
+    return block_cells([grid]) if grid else []
+
+
+def gen_spec(effective: dict, dataset: str, n_labels: int, method: str, seed: int) -> dict:
+    """The full description of one generation run."""
+    from .generation.train import GenSpec, GenTrainConfig
+
+    gen = effective["generation"]
+    if method not in gen["methods"]:
+        raise ParamsError(f"generation method {method!r} has no settings under generation.methods; "
+                          f"defined: {sorted(gen['methods'])}")
+    m = gen["methods"][method]
+    where = f"profile {effective['profile']!r}, generation run {dataset}/n{n_labels}/{method}/seed{seed}"
+    try:
+        spec = GenSpec(profile=effective["profile"], dataset=dataset, n_labels=int(n_labels), seed=int(seed),
+                       method=method, labels=m["labels"], classifier=m.get("classifier"),
+                       threshold=float(m.get("threshold", 0.0)),
+                       train=GenTrainConfig(**deep_merge(gen.get("train") or {}, m.get("train") or {})))
+    except (ValueError, TypeError) as exc:
+        raise ParamsError(f"{where}: {exc}") from exc
+    return spec.to_dict()
 
 
 def grid_blocks(effective: dict) -> list[dict]:

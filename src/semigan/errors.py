@@ -6,3 +6,7 @@ class UnknownNameError(KeyError):
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return str(self.args[0]) if self.args else ""
+
+
+class UsageError(ValueError):
+    """A command-line value that cannot work (e.g. a class index out of range)."""

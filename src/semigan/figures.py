@@ -85,6 +85,8 @@ def read_histories(runs: pd.DataFrame) -> pd.DataFrame:
         h["dataset"], h["n_labels"], h["method"], h["seed"] = r.dataset, r.n_labels, r.method, r.seed
         frames.append(h)
     out = pd.concat(frames, ignore_index=True)
+    out["run"] = [f"{d}/n{n}/{m}/seed{s}" for d, n, m, s in
+                  zip(out["dataset"], out["n_labels"], out["method"], out["seed"])]
     out["val_error_pct"] = 100.0 * (1.0 - out["val_acc"])
     out["setting"] = [f"{_title(d)}, {n} labels" for d, n in zip(out["dataset"], out["n_labels"])]
     return out
@@ -110,13 +112,14 @@ def loss_curves(histories: pd.DataFrame, stem: Path) -> list[Path]:
     long = histories.melt(id_vars=["step", "setting", "method", "seed"], value_vars=losses,
                           var_name="loss", value_name="value").dropna(subset=["value"])
     long["curve"] = long["method"] + ": " + long["loss"]
+    long["value"] = long["value"].clip(lower=1e-6)  # log axis; losses are ≥ 0
     g = sns.relplot(data=long, x="step", y="value", hue="curve", col="setting",
-                    col_wrap=min(4, long["setting"].nunique()), kind="line", errorbar="sd",
+                    col_wrap=min(4, long["setting"].nunique()), kind="line", errorbar=("pi", 100),
                     height=3.2, aspect=1.2, facet_kws={"sharex": False, "sharey": False},
                     palette="tab10")
     for ax in g.axes.flat:
-        ax.set_yscale("symlog", linthresh=1e-2)
-    g.set_axis_labels("training step", "loss (nats; symlog scale)")
+        ax.set_yscale("log")
+    g.set_axis_labels("training step", "loss (nats, log scale)")
     g.set_titles("{col_name}")
-    g.figure.suptitle("Training losses (band: ± std over seeds)", y=1.02)
+    g.figure.suptitle("Training losses (mean over seeds; band: min–max over seeds)", y=1.02)
     return save(g.figure, stem)

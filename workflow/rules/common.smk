@@ -4,7 +4,7 @@ import shlex
 
 from snakemake.utils import validate
 
-from semigan.config import grid_cells, paper_target_cells, resolve, run_spec
+from semigan.config import gen_spec, generation_cells, grid_cells, paper_target_cells, resolve, run_spec
 
 
 validate(config, "../schemas/params.schema.yaml")
@@ -59,3 +59,28 @@ def source_args(wildcards):
 def spec_json(wildcards):
     spec = run_spec(CFG, wildcards.dataset, int(wildcards.n_labels), wildcards.method, int(wildcards.seed))
     return json.dumps(spec, sort_keys=True)
+
+
+# -- generation ---------------------------------------------------------------------
+GEN = CFG.get("generation", {})
+GEN_RUNS = f"{RESULTS}/generation"
+GEN_MODELS = f"resources/generation/{PROFILE}"
+EXTRACTOR = f"resources/extractors/{PROFILE}/{{dataset}}/extractor.pt"
+
+
+def gen_spec_json(wildcards):
+    spec = gen_spec(CFG, wildcards.dataset, int(wildcards.n_labels), wildcards.method, int(wildcards.seed))
+    return json.dumps(spec, sort_keys=True)
+
+
+def pseudo_labeller(wildcards):
+    """The classification run whose selected weights label the unlabelled images (if any)."""
+    clf = GEN["methods"][wildcards.method].get("classifier")
+    if not clf:
+        return []
+    return [f"resources/models/{PROFILE}/{wildcards.dataset}/n{wildcards.n_labels}/{clf}/seed{wildcards.seed}/model.pt"]
+
+
+def all_generation_metrics():
+    return [f"{GEN_RUNS}/{c.dataset}/n{c.n_labels}/{c.method}/seed{c.seed}/metrics.json"
+            for c in generation_cells(CFG)]

@@ -19,6 +19,7 @@ for _name, _target in CFG.get("paper_targets", {}).items():
             pdf=f"{RESULTS}/paper/{_name}.pdf",
         params:
             name=_name,
+            stem=lambda wildcards, output: os.path.splitext(output.md)[0],
             description=shlex.quote(f"{_target['description']} (needs: {_target['profile']}; cost: {_target['cost']})"),
         log:
             f"logs/{PROFILE}/paper/{_name}.log",
@@ -26,4 +27,4 @@ for _name, _target in CFG.get("paper_targets", {}).items():
             "../envs/semigan.yaml"
         shell:
             "semigan paper-target {params.name} {input.metrics} --references {input.references}"
-            " --description {params.description} --out-stem {RESULTS}/paper/{params.name} > {log} 2>&1"
+            " --description {params.description} --out-stem {params.stem} > {log} 2>&1"

@@ -43,15 +43,16 @@ rule figures:
         **{name: report(f"{RESULTS}/figures/{name}.png", category="Figures", caption=f"../report/{name}.rst")
            for name in FIGURES},
         pdfs=[f"{RESULTS}/figures/{name}.pdf" for name in FIGURES],
+        histories=f"{RESULTS}/tables/histories.csv",
     params:
-        out_dir=f"{RESULTS}/figures",
+        out_dir=lambda wildcards, output: os.path.dirname(output.pdfs[0]),
     log:
         f"logs/{PROFILE}/figures.log",
     conda:
         "../envs/semigan.yaml"
     shell:
         "semigan figures --runs {input.runs} --references {input.references}"
-        " --out-dir {params.out_dir} > {log} 2>&1"
+        " --out-dir {params.out_dir} --histories-csv {output.histories} > {log} 2>&1"
 
 
 rule report_md:
@@ -63,12 +64,13 @@ rule report_md:
     output:
         f"{RESULTS}/report.md",
     params:
+        profile=PROFILE,
         captions=" ".join(shlex.quote(c) for c in FIGURES.values()),
     log:
         f"logs/{PROFILE}/report_md.log",
     conda:
         "../envs/semigan.yaml"
     shell:
-        "semigan report --profile {PROFILE} --runs {input.runs} --summary-md {input.summary_md}"
+        "semigan report --profile {params.profile} --runs {input.runs} --summary-md {input.summary_md}"
         " --paper-md {input.paper_md} --figures {input.figures} --captions {params.captions}"
         " --out {output} > {log} 2>&1"

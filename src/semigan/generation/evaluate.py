@@ -1,0 +1,86 @@
+"""Evaluation of a generation run: samples from the final EMA generator (balanced classes,
+fixed z) → domain FID/IS/KID/PR and Inception FID/IS through torch-fidelity against the test
+split, class-consistency under the domain classifier, and a sample grid (rows = classes)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from torchvision.utils import make_grid
+
+from .. import provenance
+from ..atomic import atomic_path
+from ..data.store import load_meta, load_split
+from ..fidelity.metrics import class_consistency, domain_metrics, inception_metrics
+from .train import GenSpec, balanced_classes, generate, load_generator
+
+SAMPLE_SEED = 12345  # the same z for every run: metrics and grids compare like with like
+GRID_SEED = 777
+
+
+def sample_grid(g, n_classes: int, per_class: int = 10, seed: int = GRID_SEED) -> torch.Tensor:
+    """uint8 CHW image: one row per class, the same z in each column (unconditional: rows of
+    independent samples)."""
+    rows = n_classes
+    if g.n_classes:
+        classes = torch.arange(rows).repeat_interleave(per_class)
+        z_cols = torch.arange(per_class).repeat(rows)  # column j uses z_j in every row
+        z = g.sample_z(per_class, generator=torch.Generator().manual_seed(seed))[z_cols]
+        with torch.no_grad():
+            x = g(z.to(next(g.parameters()).device), classes.to(next(g.parameters()).device))
+        images = ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()
+    else:
+        images = generate(g, None, rows * per_class, seed)
+    return make_grid(images, nrow=per_class, padding=2, pad_value=255)
+
+
+def save_png(image_chw_uint8: torch.Tensor, path: Path) -> None:
+    from PIL import Image
+
+    array = image_chw_uint8.permute(1, 2, 0).numpy()
+    img = Image.fromarray(array[..., 0] if array.shape[2] == 1 else array)
+    with atomic_path(Path(path)) as tmp:
+        img.save(tmp, format="PNG")
+
+
+def evaluate_gan_run(model_path: Path, data_dir: Path, extractor: Path, cache_root: Path,
+                     n_samples: int, inception_weights: str | None, allow_download: bool,
+                     grid_out: Path) -> dict:
+    g, blob = load_generator(model_path)
+    spec = GenSpec.from_dict(blob["spec"])
+    meta = load_meta(data_dir)
+    test = load_split(data_dir, "test")
+    reference = torch.from_numpy(np.ascontiguousarray(test.images.transpose(0, 3, 1, 2)))
+    k = blob["n_classes"]
+    classes = balanced_classes(n_samples, k) if spec.conditional else None
+    samples = generate(g, classes, n_samples, SAMPLE_SEED)
+    ref_name = f"{spec.dataset}-test"
+    domain = domain_metrics(samples, reference, ref_name, extractor, cache_root)
+    inception = inception_metrics(samples, reference, ref_name, inception_weights, cache_root, allow_download)
+    if spec.conditional:
+        consistency = class_consistency(extractor, samples, classes, meta["classes"])
+    else:
+        consistency = {"overall": None, "per_class": {}, "n": 0,
+                       "reason": "unconditional generator: no class is asked for"}
+    save_png(sample_grid(g, k), grid_out)
+    return {
+        "kind": "generation", "run": spec.name, "profile": spec.profile, "dataset": spec.dataset,
+        "n_labels": spec.n_labels, "method": spec.method, "seed": spec.seed,
+        "domain": domain, "inception": inception, "class_consistency": consistency,
+        "fid_domain": domain["fid"], "class_consistency_pct": (100 * consistency["overall"]
+                                                               if consistency["overall"] is not None else None),
+        "weights": blob["weights"], "training_set": blob["training_set"],
+        "train_seconds": blob["train_seconds"], "steps_per_second": blob["steps_per_second"],
+        "resumed_from": blob["resumed_from"], "split_sha256": blob["split_sha256"],
+        "sample_seed": SAMPLE_SEED, "sample_grid": str(grid_out),
+        "dataset_note": meta.get("note", ""), "config": blob["spec"],
+        "provenance": {"train": blob["provenance"], "evaluate": provenance.collect(next(g.parameters()).device)},
+    }
+
+
+def write_json(data: dict, out: Path) -> None:
+    with atomic_path(Path(out)) as tmp:
+        tmp.write_text(json.dumps(data, indent=2) + "\n")

@@ -1,0 +1,81 @@
+"""Image metrics through torch-fidelity with the domain feature extractor, class-consistency,
+and the Inception path when its weights are unavailable."""
+
+import numpy as np
+import pytest
+import torch
+
+from semigan.data.store import load_split
+from semigan.fidelity.extractor import predict, save_extractor, train_domain_classifier
+from semigan.fidelity.metrics import class_consistency, domain_metrics, inception_metrics
+
+
+def _nchw(images):
+    return torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
+
+
+@pytest.fixture(scope="module")
+def mnist(mnist_dir):
+    train, test = load_split(mnist_dir, "train"), load_split(mnist_dir, "test")
+    return (_nchw(train.images[:4000]), torch.from_numpy(train.labels[:4000]),
+            _nchw(test.images), torch.from_numpy(test.labels))
+
+
+@pytest.fixture(scope="module")
+def extractor(mnist, tmp_path_factory):
+    x, y, _, _ = mnist
+    torch.set_num_threads(2)
+    model = train_domain_classifier(x, y, 10, epochs=1, batch_size=50, seed=0, log=lambda *_: None)
+    path = tmp_path_factory.mktemp("extractor") / "extractor.pt"
+    save_extractor(model, path, {"dataset": "mnist"})
+    return model, path
+
+
+def test_fid_of_two_halves_is_small_and_of_a_noised_copy_larger(mnist, extractor, tmp_path):
+    _, _, test, _ = mnist
+    a, b = test[:2000], test[5000:7000]
+    noise = torch.randn(b.shape, generator=torch.Generator().manual_seed(0)) * 60
+    noised = (b.float() + noise).clamp(0, 255).to(torch.uint8)
+    same = domain_metrics(a, b, "mnist-test-b", extractor[1], tmp_path)
+    shifted = domain_metrics(a, noised, "mnist-test-b-noised", extractor[1], tmp_path)
+    assert same["fid"] < 0.25 * shifted["fid"], (same["fid"], shifted["fid"])
+    assert same["kid_mean"] < shifted["kid_mean"]
+    assert same["precision"] > shifted["precision"] and 0.5 < same["recall"] <= 1.0
+    assert 1.0 < same["is_mean"] <= 10.0 and same["is_std"] >= 0.0  # 10 classes bound IS
+    assert same["n_samples"] == 2000 and same["reference"] == "mnist-test-b"
+    assert same["feature_extractor"].startswith("domain classifier")
+
+
+def test_reference_cache_is_keyed_by_the_extractor_weights(mnist, extractor, tmp_path):
+    x, y, test, _ = mnist
+    a, b = test[:1000], test[5000:6000]
+    other = train_domain_classifier(x[:1000], y[:1000], 10, epochs=1, batch_size=100, seed=1,
+                                    log=lambda *_: None)
+    other_path = tmp_path / "other.pt"
+    save_extractor(other, other_path, {"dataset": "mnist"})
+    first = domain_metrics(a, b, "ref", extractor[1], tmp_path / "cache")
+    second = domain_metrics(a, b, "ref", other_path, tmp_path / "cache")  # same name, other weights
+    assert first["fid"] != pytest.approx(second["fid"])
+    again = domain_metrics(a, b, "ref", extractor[1], tmp_path / "cache")
+    assert again["fid"] == pytest.approx(first["fid"])
+
+
+def test_class_consistency_of_real_images_is_the_classifier_accuracy(mnist, extractor):
+    _, _, test, labels = mnist
+    model, path = extractor
+    accuracy = float((predict(model, test) == labels).float().mean())
+    cc = class_consistency(path, test, labels, [str(k) for k in range(10)])
+    assert cc["overall"] == pytest.approx(accuracy) and cc["n"] == len(test)
+    assert 0.8 < accuracy < 1.0  # a real classifier, not a constant
+    per = [(labels == k).float().sum() * cc["per_class"][str(k)] for k in range(10)]
+    assert float(sum(per)) / len(test) == pytest.approx(accuracy, abs=1e-6)
+
+
+def test_inception_without_weights_is_reported_not_computed(mnist, tmp_path):
+    _, _, test, _ = mnist
+    missing = inception_metrics(test[:10], test[10:20], "mnist-test", str(tmp_path / "nope.pth"),
+                                tmp_path, allow_download=True)
+    assert missing["computed"] is False and "nope.pth" in missing["reason"]
+    assert "fid" not in missing and missing["feature_extractor"] == "inception-v3-compat"
+    offline = inception_metrics(test[:10], test[10:20], "mnist-test", None, tmp_path, allow_download=False)
+    assert offline["computed"] is False and "downloads are disabled" in offline["reason"]

@@ -1,0 +1,79 @@
+# Few-label class-conditional generation: the domain extractor (per dataset), one GAN per
+# generation run, and its evaluation (torch-fidelity metrics, class-consistency, grid).
+
+rule extractor:
+    input:
+        train=ancient(f"{DATA}/{{dataset}}/train.npz"),
+        test=ancient(f"{DATA}/{{dataset}}/test.npz"),
+        meta=ancient(f"{DATA}/{{dataset}}/meta.json"),
+    output:
+        model=EXTRACTOR,
+        info=f"{RESULTS}/extractors/{{dataset}}.json",
+    params:
+        data=lambda wildcards, input: os.path.dirname(input.train),
+        settings=lambda wildcards: " ".join(
+            f"--{k.replace('_', '-')} {v}" for k, v in GEN["extractor"].items() if v is not None),
+    log:
+        f"logs/{PROFILE}/extractor/{{dataset}}.log",
+    resources:
+        gpu=1,
+    threads: 2
+    conda:
+        "../envs/semigan.yaml"
+    shell:
+        "semigan train-extractor --data {params.data} --out {output.model} --info {output.info}"
+        " {params.settings} --threads {threads} > {log} 2>&1"
+
+
+rule train_gan:
+    input:
+        train=ancient(f"{DATA}/{{dataset}}/train.npz"),
+        meta=ancient(f"{DATA}/{{dataset}}/meta.json"),
+        split=ancient(f"resources/splits/{{dataset}}/val{N_VAL}/n{{n_labels}}/seed{{seed}}.npz"),
+        classifier=pseudo_labeller,
+    output:
+        model=f"{GEN_MODELS}/{RUN}/model.pt",
+        history=f"{GEN_RUNS}/{RUN}/history.csv",
+    params:
+        data=lambda wildcards, input: os.path.dirname(input.train),
+        spec=gen_spec_json,
+        classifier=lambda wildcards, input: f"--classifier {input.classifier}" if input.classifier else "",
+        checkpoint=f"{GEN_MODELS}/{RUN}/checkpoint.pt",
+    log:
+        f"logs/{PROFILE}/train_gan/{RUN}.log",
+    resources:
+        gpu=1,
+    threads: 2
+    conda:
+        "../envs/semigan.yaml"
+    shell:
+        "semigan train-gan --spec {params.spec:q} --data {params.data} --split {input.split}"
+        " {params.classifier} --model {output.model} --checkpoint {params.checkpoint}"
+        " --history {output.history} --threads {threads} 2> {log}"
+
+
+rule evaluate_gan:
+    input:
+        model=f"{GEN_MODELS}/{RUN}/model.pt",
+        test=ancient(f"{DATA}/{{dataset}}/test.npz"),
+        meta=ancient(f"{DATA}/{{dataset}}/meta.json"),
+        extractor=ancient(EXTRACTOR),
+    output:
+        metrics=f"{GEN_RUNS}/{RUN}/metrics.json",
+        grid=report(f"{GEN_RUNS}/{RUN}/samples.png", category="Samples", caption="../report/samples.rst"),
+    params:
+        data=lambda wildcards, input: os.path.dirname(input.test),
+        cache=f"resources/fidelity_cache/{PROFILE}",
+        n_samples=GEN.get("n_samples", 10000),
+        inception=(f"--inception-weights {shlex.quote(GEN['inception_weights'])}"
+                   if GEN.get("inception_weights") else ""),
+        download="" if GEN.get("allow_download", True) else "--no-download",
+    log:
+        f"logs/{PROFILE}/evaluate_gan/{RUN}.log",
+    threads: 2
+    conda:
+        "../envs/semigan.yaml"
+    shell:
+        "semigan evaluate-gan --model {input.model} --data {params.data} --extractor {input.extractor}"
+        " --cache {params.cache} --n-samples {params.n_samples} {params.inception} {params.download}"
+        " --grid {output.grid} --out {output.metrics} --threads {threads} > {log} 2>&1"
