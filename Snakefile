@@ -22,5 +22,4 @@ rule all:
         rules.aggregate.output,
         rules.tables.output,
         rules.report_md.output,
-        all_generation_metrics(),
     default_target: True

@@ -48,3 +48,42 @@ def test_malformed_file_names_the_run(tmp_path):
     incomplete.write_text(json.dumps({"run": "mnist/n100/x/seed0", "dataset": "mnist"}))
     with pytest.raises(MetricsError, match=r"run mnist/n100/x/seed0 lack \['profile'"):
         aggregate([incomplete], tmp_path / "r.csv", tmp_path / "s.csv")
+
+
+def _gen_metrics(tmp_path, method, seed, fid, cc):
+    path = tmp_path / "gen" / method / f"seed{seed}" / "metrics.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({
+        "kind": "generation", "profile": "cpu", "dataset": "mnist", "n_labels": 100, "method": method,
+        "seed": seed, "train_seconds": 100.0,
+        "domain": {"fid": fid, "is_mean": 9.0, "kid_mean": 0.01, "precision": 0.8, "recall": 0.7,
+                   "feature_extractor": "domain classifier abc (mnist)", "n_samples": 10000,
+                   "reference": "mnist-test"},
+        "inception": {"computed": False, "reason": "no weights"},
+        "class_consistency": {"overall": cc, "per_class": {"0": cc, "1": cc}} if cc is not None
+        else {"overall": None, "per_class": {}}}))
+    return path
+
+
+def test_generation_tables_mean_std_and_not_computed_inception(tmp_path):
+    from semigan.aggregate import generation_markdown, generation_summary, generation_tables
+
+    paths = [_gen_metrics(tmp_path, "ssl_cgan", s, fid, 0.97 + 0.01 * s) for s, fid in enumerate([2.0, 4.0, 6.0])]
+    paths.append(_gen_metrics(tmp_path, "gan", 0, 8.0, None))
+    runs, per_class = generation_tables(paths)
+    summary = generation_summary(runs)
+    row = summary[summary.method == "ssl_cgan"].iloc[0]
+    assert row.n_seeds == 3 and row.fid_domain_mean == pytest.approx(4.0) and row.fid_domain_std == pytest.approx(2.0)
+    assert row.class_consistency_pct_mean == pytest.approx(98.0)
+    assert len(per_class) == 6 and set(per_class["method"]) == {"ssl_cgan"}
+    md = generation_markdown(summary)
+    assert "| mnist | 100 | ssl_cgan | 3 | 4.00 ± 2.00 |" in md and "not computed" in md
+    assert "| mnist | 100 | gan | 1 | 8.00 |" in md
+
+
+def test_generation_tables_reject_classification_metrics(tmp_path):
+    from semigan.aggregate import generation_tables
+
+    path = _metrics(tmp_path, "ssl_gan", 0, 1.0, domain={}, inception={}, class_consistency={})
+    with pytest.raises(MetricsError, match="not a generation run's metrics"):
+        generation_tables([path])

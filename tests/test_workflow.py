@@ -62,8 +62,8 @@ def test_lint_is_clean(repo):
 
 @pytest.mark.parametrize("profile,expected", [
     ("smoke", {"download": 3, "split": 3, "train": 9, "evaluate": 9, **REPORT_JOBS,
-               "extractor": 1, "train_gan": 5, "evaluate_gan": 5}),
-    ("cpu", {"download": 3, "split": 13, "train": 36, "evaluate": 36, **REPORT_JOBS}),
+               "extractor": 1, "train_gan": 5, "evaluate_gan": 5, "generation_tables": 1}),
+    ("cpu", {"download": 2, "split": 12, "train": 28, "evaluate": 28, **REPORT_JOBS}),
     ("paper", {"download": 3, "split": 15, "train": 45, "evaluate": 45, **REPORT_JOBS}),
 ])
 def test_dry_run_job_counts(repo, tmp_path, profile, expected):
@@ -141,6 +141,8 @@ def test_smoke_dag_through_dvc_repro(repo, tmp_path, mirror):
         assert (gen / method / "seed0" / "samples.png").stat().st_size > 0
     assert json.loads((gen / "ssl_cgan/seed0/metrics.json").read_text())["training_set"]["classifier_run"] \
         == "mnist/n100/ssl_gan/seed0"
+    assert "## Class-conditional generation" in report and "| mnist | 100 | ssl_cgan | 1 |" in report
+    assert "![Class-consistency per class](figures/class_consistency.png)" in report
     print(f"smoke DAG via dvc repro: {first:.0f} s")
 
     gen_metrics = sorted(gen.rglob("metrics.json"))

@@ -18,7 +18,7 @@ class MetricsError(ValueError):
     """A metrics file that is missing or lacks what aggregation needs."""
 
 
-def read_metrics(path: Path) -> dict:
+def read_metrics(path: Path, required: tuple[str, ...] = REQUIRED) -> dict:
     path = Path(path)
     if not path.is_file():
         raise MetricsError(f"{path}: metrics file of this run is missing; run its evaluate job")
@@ -26,7 +26,7 @@ def read_metrics(path: Path) -> dict:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise MetricsError(f"{path}: not valid JSON ({exc}); re-run this run's evaluate job") from exc
-    missing = [k for k in REQUIRED if k not in data]
+    missing = [k for k in required if k not in data]
     if missing:
         raise MetricsError(f"{path}: metrics of run {data.get('run', '?')} lack {missing}")
     return data
@@ -94,9 +94,81 @@ def aggregate(paths: list[Path], runs_csv: Path, summary_csv: Path,
     summary = summary_table(runs)
     for df, out in ((runs, runs_csv), (summary, summary_csv)):
         Path(out).parent.mkdir(parents=True, exist_ok=True)
-        df.to_csv(out, index=False, float_format="%.6g")
+        df.to_csv(out, index=False, float_format="%.10g")
     if summary_md is not None:
         Path(summary_md).write_text(summary_markdown(summary))
     if metrics_json is not None:
         Path(metrics_json).write_text(json.dumps(summary_metrics(summary), indent=2) + "\n")
     return summary
+
+
+# -- generation runs ------------------------------------------------------------------------
+GEN_REQUIRED = ("profile", "dataset", "n_labels", "method", "seed", "domain", "inception",
+                "class_consistency", "train_seconds")
+GEN_SUMMARISED = ["fid_domain", "is_domain", "kid_domain", "precision", "recall",
+                  "class_consistency_pct", "fid_inception", "is_inception", "train_seconds"]
+
+
+def _read_generation(path: Path) -> dict:
+    m = read_metrics(path, GEN_REQUIRED)
+    if m.get("kind") != "generation":
+        raise MetricsError(f"{path}: not a generation run's metrics (kind={m.get('kind')!r})")
+    return m
+
+
+def generation_tables(paths: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(one row per generation run, one row per run × class of its class-consistency)."""
+    rows, per_class = [], []
+    for path in paths:
+        m = _read_generation(path)
+        d, inc, cc = m["domain"], m["inception"], m["class_consistency"]
+        rows.append({
+            **{k: m[k] for k in ("profile", "dataset", "n_labels", "method", "seed")},
+            "fid_domain": d["fid"], "is_domain": d["is_mean"], "kid_domain": d["kid_mean"],
+            "precision": d["precision"], "recall": d["recall"],
+            "class_consistency_pct": None if cc["overall"] is None else 100 * cc["overall"],
+            "fid_inception": inc.get("fid") if inc["computed"] else None,
+            "is_inception": inc.get("is_mean") if inc["computed"] else None,
+            "inception": "computed" if inc["computed"] else f"not computed: {inc['reason']}",
+            "feature_extractor": d["feature_extractor"], "n_samples": d["n_samples"],
+            "reference": d["reference"], "train_seconds": m["train_seconds"],
+            "n_train_images": m.get("training_set", {}).get("n_images"),
+            "n_pseudo_labels": m.get("training_set", {}).get("n_pseudo_labels"),
+            "pseudo_label_accuracy": m.get("training_set", {}).get("pseudo_label_accuracy"),
+            "git_commit": m.get("provenance", {}).get("train", {}).get("git", {}).get("commit"),
+            "metrics_file": str(path),
+        })
+        for cls, value in cc.get("per_class", {}).items():
+            per_class.append({**{k: m[k] for k in ("dataset", "n_labels", "method", "seed")},
+                              "class": cls, "class_consistency_pct": 100 * value})
+    if not rows:
+        raise MetricsError("no generation metrics files to aggregate")
+    runs = pd.DataFrame(rows).sort_values(KEYS + ["seed"]).reset_index(drop=True)
+    return runs, pd.DataFrame(per_class, columns=["dataset", "n_labels", "method", "seed", "class",
+                                                  "class_consistency_pct"])
+
+
+def generation_summary(runs: pd.DataFrame) -> pd.DataFrame:
+    grouped = runs.groupby(KEYS, sort=True)
+    out = grouped[GEN_SUMMARISED].agg(["mean", "std"])
+    out.columns = [f"{a}_{b}" for a, b in out.columns]
+    out.insert(0, "n_seeds", grouped.size())
+    out["inception"] = grouped["inception"].first()
+    return out.reset_index()
+
+
+def generation_markdown(summary: pd.DataFrame) -> str:
+    def cell(r, name, digits=2):
+        mean, std = getattr(r, f"{name}_mean"), getattr(r, f"{name}_std")
+        if pd.isna(mean):
+            return "–"
+        return f"{mean:.{digits}f} ± {std:.{digits}f}" if pd.notna(std) else f"{mean:.{digits}f}"
+
+    lines = ["| dataset | labels | method | seeds | domain FID ↓ | domain IS ↑ | domain KID ↓ | precision ↑ | recall ↑ | class-consistency % ↑ | Inception FID |",
+             "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in summary.itertuples(index=False):
+        inc = cell(r, "fid_inception") if r.inception == "computed" else "not computed"
+        lines.append(f"| {r.dataset} | {r.n_labels} | {r.method} | {r.n_seeds} | {cell(r, 'fid_domain')} | "
+                     f"{cell(r, 'is_domain')} | {cell(r, 'kid_domain', 4)} | {cell(r, 'precision', 3)} | "
+                     f"{cell(r, 'recall', 3)} | {cell(r, 'class_consistency_pct', 1)} | {inc} |")
+    return "\n".join(lines) + "\n"

@@ -96,7 +96,8 @@ def _cmd_report(a) -> None:
     from .report import build_report
 
     figs = dict(zip(a.captions, [Path(p) for p in a.figures], strict=True))
-    build_report(a.profile, Path(a.runs), Path(a.summary_md), Path(a.paper_md), figs, Path(a.out))
+    build_report(a.profile, Path(a.runs), Path(a.summary_md), Path(a.paper_md), figs, Path(a.out),
+                 Path(a.generation_md) if a.generation_md else None)
     print(f"{a.out}: {len(pd.read_csv(a.runs))} runs")
 
 
@@ -185,6 +186,28 @@ def _cmd_sample(a) -> None:
     print(f"wrote {a.out}")
 
 
+def _cmd_generation_tables(a) -> None:
+    from . import figures
+    from .aggregate import generation_markdown, generation_summary, generation_tables
+    from .atomic import atomic_path
+
+    runs, per_class = generation_tables([Path(p) for p in a.metrics])
+    summary = generation_summary(runs)
+    out = Path(a.out_dir)
+    for df, name in ((runs, "generation_runs.csv"), (summary, "generation_summary.csv"),
+                     (per_class, "generation_per_class.csv")):
+        with atomic_path(out / name) as tmp:
+            df.to_csv(tmp, index=False, float_format="%.6g")
+    with atomic_path(out / "generation_summary.md") as tmp:
+        tmp.write_text(generation_markdown(summary))
+    figs = Path(a.figures_dir)
+    figures.fid_vs_labels(runs, figs / "fid_vs_labels")
+    figures.class_consistency_heatmap(per_class, figs / "class_consistency")
+    figures.sample_grids(runs, figs / "sample_grids")
+    print(summary[["dataset", "n_labels", "method", "n_seeds", "fid_domain_mean",
+                   "class_consistency_pct_mean"]].to_string(index=False))
+
+
 def _cmd_bench(a) -> None:
     from .bench import run_benchmark
     from .training.loop import RunSpec
@@ -202,6 +225,16 @@ def _cmd_check(a) -> None:
     overrides = {"profile": a.profile} if a.profile else {}
     effective = resolve(load_params(a.params, **overrides))
     print(f"params OK: profile {effective['profile']!r}, {len(grid_cells(effective))} runs")
+
+
+def _training_files(s: argparse.ArgumentParser) -> None:
+    """What every training command reads and writes."""
+    s.add_argument("--data", required=True)
+    s.add_argument("--split", required=True)
+    s.add_argument("--model", required=True)
+    s.add_argument("--checkpoint", required=True)
+    s.add_argument("--history", required=True)
+    s.add_argument("--threads", type=int, default=None)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -226,12 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("train", help="train one run (resumes from its checkpoint)")
     s.add_argument("--spec", required=True, help="the run's RunSpec as JSON")
-    s.add_argument("--data", required=True)
-    s.add_argument("--split", required=True)
-    s.add_argument("--model", required=True)
-    s.add_argument("--checkpoint", required=True)
-    s.add_argument("--history", required=True)
-    s.add_argument("--threads", type=int, default=None)
+    _training_files(s)
     s.set_defaults(func=_cmd_train)
 
     s = sub.add_parser("evaluate", help="test-set metrics of a trained run")
@@ -271,6 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--paper-md", required=True)
     s.add_argument("--figures", nargs="+", required=True, help="PNG files, in the page's order")
     s.add_argument("--captions", nargs="+", required=True, help="one caption per figure")
+    s.add_argument("--generation-md", default=None, help="generation summary table (Markdown)")
     s.add_argument("--out", required=True)
     s.set_defaults(func=_cmd_report)
 
@@ -288,13 +317,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("train-gan", help="train one generation run (resumes from its checkpoint)")
     s.add_argument("--spec", required=True, help="the run's GenSpec as JSON")
-    s.add_argument("--data", required=True)
-    s.add_argument("--split", required=True)
     s.add_argument("--classifier", default=None, help="model file of the classification run that pseudo-labels")
-    s.add_argument("--model", required=True)
-    s.add_argument("--checkpoint", required=True)
-    s.add_argument("--history", required=True)
-    s.add_argument("--threads", type=int, default=None)
+    _training_files(s)
     s.set_defaults(func=_cmd_train_gan)
 
     s = sub.add_parser("evaluate-gan", help="FID/IS/KID/PR (torch-fidelity), class-consistency, sample grid")
@@ -318,6 +342,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("-o", "--out", required=True)
     s.set_defaults(func=_cmd_sample)
+
+    s = sub.add_parser("generation-tables", help="generation metrics → tables and figures")
+    s.add_argument("metrics", nargs="+")
+    s.add_argument("--out-dir", required=True, help="tables folder")
+    s.add_argument("--figures-dir", required=True)
+    s.set_defaults(func=_cmd_generation_tables)
 
     s = sub.add_parser("paper-target", help="one paper table/figure from its runs' metrics")
     s.add_argument("name")

@@ -62,7 +62,9 @@ def error_vs_labels(runs: pd.DataFrame, refs: pd.DataFrame, stem: Path) -> list[
                         fmt=marker_of[name], color="black", mfc="white", ms=6, capsize=3, lw=0.8)
         ax.set_xscale("log")
         ax.set_yscale("log")  # errors from ~1 % to ~30 % on one axis
+        ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
         ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel("labelled training images (log scale)")
         ax.set_ylabel("test error (%, log scale)")
         ax.set_title(_title(dataset) + (" — published: CIFAR-10" if dataset == "cifar10_jpeg" else ""))
@@ -123,3 +125,72 @@ def loss_curves(histories: pd.DataFrame, stem: Path) -> list[Path]:
     g.set_titles("{col_name}")
     g.figure.suptitle("Training losses (mean over seeds; band: min–max over seeds)", y=1.02)
     return save(g.figure, stem)
+
+
+# -- generation ------------------------------------------------------------------------------
+def fid_vs_labels(gen_runs: pd.DataFrame, stem: Path) -> list[Path]:
+    """Domain FID (and Inception FID where computed) vs number of labels per method."""
+    sns.set_theme(style="whitegrid", context="notebook")
+    metrics = ["fid_domain"] + (["fid_inception"] if gen_runs["fid_inception"].notna().any() else [])
+    long = gen_runs.melt(id_vars=["dataset", "n_labels", "method", "seed"], value_vars=metrics,
+                         var_name="metric", value_name="FID").dropna(subset=["FID"])
+    long["panel"] = [f"{_title(d)} — {'domain' if m == 'fid_domain' else 'Inception'} FID"
+                     for d, m in zip(long["dataset"], long["metric"])]
+    g = sns.relplot(data=long, x="n_labels", y="FID", hue="method", col="panel", kind="line",
+                    errorbar="sd", marker="o", height=3.6, aspect=1.2, palette="colorblind",
+                    facet_kws={"sharey": False})
+    for ax in g.axes.flat:
+        ax.set_xscale("log")
+    g.set_axis_labels("labelled training images (log scale)", "FID (lower is better)")
+    g.set_titles("{col_name}")
+    g.figure.suptitle("Sample quality vs number of labels (band: ± std over seeds)", y=1.03)
+    return save(g.figure, stem)
+
+
+def class_consistency_heatmap(per_class: pd.DataFrame, stem: Path) -> list[Path]:
+    """Per-class class-consistency (%, mean over seeds): rows = methods, columns = classes."""
+    sns.set_theme(style="white", context="notebook")
+    if per_class.empty:  # only unconditional runs: nothing was asked of any class
+        fig, ax = plt.subplots(figsize=(6, 1.5))
+        ax.axis("off")
+        ax.text(0.5, 0.5, "no class-conditional generation runs", ha="center", va="center")
+        return save(fig, stem)
+    settings = sorted(per_class.groupby(["dataset", "n_labels"]).groups)
+    fig, axes = plt.subplots(len(settings), 1, figsize=(10, 2.2 + 0.45 * per_class["method"].nunique() * len(settings)),
+                             squeeze=False)
+    for ax, (dataset, n) in zip(axes[:, 0], settings):
+        sub = per_class[(per_class["dataset"] == dataset) & (per_class["n_labels"] == n)]
+        table = sub.pivot_table(index="method", columns="class", values="class_consistency_pct",
+                                aggfunc="mean", sort=False)
+        sns.heatmap(table, annot=True, fmt=".0f", vmin=0, vmax=100, cmap="viridis", ax=ax,
+                    cbar_kws={"label": "class-consistency (%)"})
+        ax.set_title(f"{_title(dataset)}, {n} labels: domain classifier agrees with the requested class (%)")
+        ax.set_xlabel("requested class")
+        ax.set_ylabel("method")
+    fig.tight_layout()
+    return save(fig, stem)
+
+
+def sample_grids(gen_runs: pd.DataFrame, stem: Path, seed: int = 0) -> list[Path]:
+    """Each method's sample grid (rows = classes) side by side, per dataset and labels."""
+    from PIL import Image
+
+    runs = gen_runs[gen_runs["seed"] == seed]
+    settings = sorted(runs.groupby(["dataset", "n_labels"]).groups)
+    methods = [m for m in ("gan", "cgan_labeled", "cgan_pseudo", "ssl_cgan", "cgan_full")
+               if m in set(runs["method"])] + sorted(set(runs["method"]) - {"gan", "cgan_labeled", "cgan_pseudo", "ssl_cgan", "cgan_full"})
+    fig, axes = plt.subplots(len(settings), len(methods), figsize=(3.2 * len(methods), 3.4 * len(settings)),
+                             squeeze=False)
+    for row, (dataset, n) in enumerate(settings):
+        for col, method in enumerate(methods):
+            ax = axes[row, col]
+            ax.axis("off")
+            match = runs[(runs["dataset"] == dataset) & (runs["n_labels"] == n) & (runs["method"] == method)]
+            if match.empty:
+                continue
+            png = Path(match.iloc[0]["metrics_file"]).with_name("samples.png")
+            ax.imshow(Image.open(png), cmap="gray")
+            ax.set_title(f"{method}\n{_title(dataset)}, {n} labels", fontsize=10)
+    fig.suptitle(f"Samples (seed {seed}); rows = classes 0–9, columns share z (gan: unconditional)")
+    fig.tight_layout()
+    return save(fig, stem)

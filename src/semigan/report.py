@@ -27,7 +27,7 @@ def _provenance(runs: pd.DataFrame) -> list[str]:
 
 
 def build_report(profile: str, runs_csv: Path, summary_md: Path, paper_md: Path,
-                 figures: dict[str, Path], out: Path) -> str:
+                 figures: dict[str, Path], out: Path, generation_md: Path | None = None) -> str:
     """figures: caption → PNG path. Paths in the page are relative to the page."""
     out = Path(out)
     runs = pd.read_csv(runs_csv)
@@ -52,6 +52,19 @@ def build_report(profile: str, runs_csv: Path, summary_md: Path, paper_md: Path,
         "",
         Path(paper_md).read_text().rstrip(),
         "",
+    ]
+    if generation_md is not None:
+        parts += [
+            "## Class-conditional generation (mean ± std over seeds)",
+            "",
+            "Domain metrics use the dataset's own classifier as feature extractor (its weights hash is "
+            "in each run's metrics.json); Inception metrics are reported only where computed. "
+            "Class-consistency: share of samples the domain classifier assigns to the requested class.",
+            "",
+            Path(generation_md).read_text().rstrip(),
+            "",
+        ]
+    parts += [
         "## Figures",
         "",
     ]

@@ -20,6 +20,11 @@ FIGURES = {  # file stem → caption in report.md
     "validation_curves": "Validation error during training",
     "loss_curves": "Training losses",
 }
+GEN_FIGURES = {  # written by generation_tables when the profile has a generation grid
+    "fid_vs_labels": "Sample quality (FID) vs number of labels",
+    "class_consistency": "Class-consistency per class",
+    "sample_grids": "Samples per method (rows = classes)",
+}
 # Downloaded data and splits are content-addressed (checksums, split hashes), so consumers
 # take them as ancient(): re-creating them (e.g. after a rule edit) never re-runs training.
 
@@ -84,3 +89,8 @@ def pseudo_labeller(wildcards):
 def all_generation_metrics():
     return [f"{GEN_RUNS}/{c.dataset}/n{c.n_labels}/{c.method}/seed{c.seed}/metrics.json"
             for c in generation_cells(CFG)]
+
+
+def report_figures():
+    """The report's figures: classification always, generation when the profile has any."""
+    return {**FIGURES, **(GEN_FIGURES if generation_cells(CFG) else {})}

@@ -55,17 +55,41 @@ rule figures:
         " --out-dir {params.out_dir} --histories-csv {output.histories} > {log} 2>&1"
 
 
+rule generation_tables:
+    input:
+        all_generation_metrics(),
+    output:
+        runs=report(f"{RESULTS}/tables/generation_runs.csv", category="Tables", caption="../report/generation_runs.rst"),
+        summary=f"{RESULTS}/tables/generation_summary.csv",
+        per_class=f"{RESULTS}/tables/generation_per_class.csv",
+        markdown=f"{RESULTS}/tables/generation_summary.md",
+        **{name: report(f"{RESULTS}/figures/{name}.png", category="Figures", caption=f"../report/{name}.rst")
+           for name in GEN_FIGURES},
+        pdfs=[f"{RESULTS}/figures/{name}.pdf" for name in GEN_FIGURES],
+    params:
+        tables=lambda wildcards, output: os.path.dirname(output.runs),
+        figures=lambda wildcards, output: os.path.dirname(output.pdfs[0]),
+    log:
+        f"logs/{PROFILE}/generation_tables.log",
+    conda:
+        "../envs/semigan.yaml"
+    shell:
+        "semigan generation-tables {input} --out-dir {params.tables} --figures-dir {params.figures} > {log} 2>&1"
+
+
 rule report_md:
     input:
         runs=rules.aggregate.output.runs,
         summary_md=rules.aggregate.output.markdown,
         paper_md=rules.tables.output.paper_md,
-        figures=[f"{RESULTS}/figures/{name}.png" for name in FIGURES],
+        figures=[f"{RESULTS}/figures/{name}.png" for name in report_figures()],
+        generation_md=[f"{RESULTS}/tables/generation_summary.md"] if generation_cells(CFG) else [],
     output:
         f"{RESULTS}/report.md",
     params:
         profile=PROFILE,
-        captions=" ".join(shlex.quote(c) for c in FIGURES.values()),
+        captions=" ".join(shlex.quote(c) for c in report_figures().values()),
+        generation=lambda wildcards, input: f"--generation-md {input.generation_md}" if input.generation_md else "",
     log:
         f"logs/{PROFILE}/report_md.log",
     conda:
@@ -73,4 +97,4 @@ rule report_md:
     shell:
         "semigan report --profile {params.profile} --runs {input.runs} --summary-md {input.summary_md}"
         " --paper-md {input.paper_md} --figures {input.figures} --captions {params.captions}"
-        " --out {output} > {log} 2>&1"
+        " {params.generation} --out {output} > {log} 2>&1"

@@ -20,7 +20,8 @@ from ..data.store import load_meta, load_split
 from ..models.cgan import CondGenerator, ProjectionDiscriminator
 from ..splits import read_split
 from ..training.ema import EMA
-from ..training.loop import _atomic_torch_save, _rng_state, _set_rng_state, pick_device
+from ..training.loop import (StepStats, _atomic_torch_save, _rng_state, _set_rng_state, pick_device,
+                             require_positive)
 from ..training.sampling import IndexStream
 from .labels import LABEL_SOURCES, build_training_set
 
@@ -48,9 +49,8 @@ class GenTrainConfig:
     checkpoint_every: int = 500
 
     def __post_init__(self):
-        for name in ("steps", "batch_size", "z_dim", "g_width", "d_width", "log_every", "checkpoint_every"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"generation.train.{name}={getattr(self, name)}: expected a positive integer")
+        require_positive(self, ("steps", "batch_size", "z_dim", "g_width", "d_width", "log_every",
+                                "checkpoint_every"), "generation.train")
 
 
 @dataclass
@@ -184,28 +184,17 @@ class GanTrainer:
     def run(self, checkpoint: Path) -> dict:
         self.try_resume(checkpoint)
         cfg = self.cfg
-        sums: dict[str, torch.Tensor] = {}
-        count, t_last, step_last = 0, time.perf_counter(), self.step
+        stats = StepStats(self.step)
         while self.step < cfg.steps:
             t0 = time.perf_counter()
-            stats = self.train_step()
+            stats.add(self.train_step())
             self.step += 1
             self.ema.update(self.g, self.step)
-            for k, v in stats.items():
-                sums[k] = sums[k] + v if k in sums else torch.as_tensor(v, dtype=torch.float64)
-            count += 1
             self.wall += time.perf_counter() - t0
             if self.step % cfg.log_every == 0 or self.step == cfg.steps:
-                now = time.perf_counter()
-                rate = (self.step - step_last) / max(now - t_last, 1e-9)
-                t_last, step_last = now, self.step
-                row = {"step": self.step, "wall_seconds": round(self.wall, 2),
-                       **{k: float(v) / count for k, v in sums.items()}}
-                self.history.append(row)
-                sums, count = {}, 0
-                self.log(f"[{self.spec.name}] step {self.step}/{cfg.steps} {rate:.1f} it/s eta "
-                         f"{(cfg.steps - self.step) / max(rate, 1e-9) / 60:.1f} min "
-                         + " ".join(f"{k}={v:.4f}" for k, v in row.items() if k.startswith("loss")))
+                self.log(stats.line(self.spec.name, self.step, cfg.steps))
+                self.history.append({"step": self.step, "wall_seconds": round(self.wall, 2), **stats.means()})
+                stats.reset()
             if self.step % cfg.checkpoint_every == 0 and self.step < cfg.steps:
                 _atomic_torch_save(self.state_dict(), checkpoint)
         return {"spec": self.spec.to_dict(), "generator": {k: v.cpu() for k, v in self.ema.state_dict().items()},

@@ -44,9 +44,43 @@ class TrainConfig:
     def __post_init__(self):
         if self.selection not in SELECTIONS:
             raise ValueError(f"train.selection={self.selection!r}: expected one of {SELECTIONS}")
-        for name in ("steps", "batch_size", "eval_every", "checkpoint_every", "log_every", "init_size"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"train.{name}={getattr(self, name)}: expected a positive integer")
+        require_positive(self, ("steps", "batch_size", "eval_every", "checkpoint_every", "log_every",
+                                "init_size"), "train")
+
+
+def require_positive(config, names, where: str) -> None:
+    """Each named setting must be a positive integer; the error names the key."""
+    for name in names:
+        if getattr(config, name) <= 0:
+            raise ValueError(f"{where}.{name}={getattr(config, name)}: expected a positive integer")
+
+
+class StepStats:
+    """Per-step scalars summed on the device (read only when logged), the log line with rate
+    and ETA, and the means handed to the history."""
+
+    def __init__(self, step: int):
+        self.sums: dict[str, torch.Tensor] = {}
+        self.count = 0
+        self.t_last, self.step_last = time.perf_counter(), step
+
+    def add(self, stats: dict) -> None:
+        for k, v in stats.items():
+            self.sums[k] = self.sums[k] + v if k in self.sums else torch.as_tensor(v, dtype=torch.float64)
+        self.count += 1
+
+    def means(self) -> dict:
+        return {k: float(v) / max(self.count, 1) for k, v in self.sums.items()}
+
+    def reset(self) -> None:
+        self.sums, self.count = {}, 0
+
+    def line(self, name: str, step: int, total: int) -> str:
+        now = time.perf_counter()
+        rate = (step - self.step_last) / max(now - self.t_last, 1e-9)
+        self.t_last, self.step_last = now, step
+        means = " ".join(f"{k}={v:.4f}" for k, v in self.means().items())
+        return f"[{name}] step {step}/{total} {rate:.1f} it/s eta {(total - step) / max(rate, 1e-9) / 60:.1f} min {means}"
 
 
 @dataclass
@@ -209,31 +243,20 @@ class Trainer:
         self._initialize()
         self.try_resume(checkpoint)
         cfg = self.cfg
-        sums: dict[str, torch.Tensor] = {}  # summed on the device; read only when logged
-        count, t_last, step_last = 0, time.perf_counter(), self.step
+        stats = StepStats(self.step)
         while self.step < cfg.steps:
             t0 = time.perf_counter()
-            stats = self.method.train_step(self.next_batch(), self.step)
+            stats.add(self.method.train_step(self.next_batch(), self.step))
             self.step += 1
             self.ema.update(self.method.classifier, self.step)
-            for k, v in stats.items():
-                sums[k] = sums[k] + v if k in sums else torch.as_tensor(v, dtype=torch.float64)
-            count += 1
             self.wall += time.perf_counter() - t0
             if self.step % cfg.log_every == 0 or self.step == cfg.steps:
-                now = time.perf_counter()
-                rate = (self.step - step_last) / max(now - t_last, 1e-9)
-                t_last, step_last = now, self.step
-                eta = (cfg.steps - self.step) / max(rate, 1e-9)
-                means = " ".join(f"{k}={float(v) / count:.4f}" for k, v in sums.items())
-                self.log(f"[{self.spec.name}] step {self.step}/{cfg.steps} {rate:.1f} it/s "
-                         f"eta {eta / 60:.1f} min {means}")
+                self.log(stats.line(self.spec.name, self.step, cfg.steps))
             if self.step % cfg.eval_every == 0 or self.step == cfg.steps:
-                row = {"step": self.step, "wall_seconds": round(self.wall, 2)}
-                row.update({k: float(v) / max(count, 1) for k, v in sums.items()})
+                row = {"step": self.step, "wall_seconds": round(self.wall, 2), **stats.means()}
                 row.update(self.validate())
                 self.history.append(row)
-                sums, count = {}, 0
+                stats.reset()
                 if row["val_acc"] > self.best["val_acc"]:
                     self.best = {"val_acc": row["val_acc"], "step": self.step,
                                  "state": copy.deepcopy({k: v.cpu() for k, v in self.ema.state_dict().items()})}
