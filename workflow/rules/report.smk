@@ -1,3 +1,6 @@
+# Report steps take their inputs as ancient(): in a fresh clone git's checkout order makes
+# committed tables look newer than committed figures; a run that really changes still
+# re-triggers them ("input files updated by another job").
 rule aggregate:
     input:
         all_metrics(),
@@ -17,8 +20,8 @@ rule aggregate:
 
 rule tables:
     input:
-        summary=rules.aggregate.output.summary,
-        references=REFERENCES,
+        summary=ancient(rules.aggregate.output.summary),
+        references=ancient(REFERENCES),
     output:
         summary_tex=f"{RESULTS}/tables/summary.tex",
         paper_csv=report(f"{RESULTS}/tables/paper_vs_ours.csv", category="Tables", caption="../report/paper_vs_ours.rst"),
@@ -36,9 +39,9 @@ rule tables:
 
 rule figures:
     input:
-        runs=rules.aggregate.output.runs,
-        references=REFERENCES,
-        histories=all_histories(),
+        runs=ancient(rules.aggregate.output.runs),
+        references=ancient(REFERENCES),
+        histories=ancient(all_histories()),
     output:
         **{name: report(f"{RESULTS}/figures/{name}.png", category="Figures", caption=f"../report/{name}.rst")
            for name in FIGURES},
@@ -57,7 +60,7 @@ rule figures:
 
 rule generation_tables:
     input:
-        all_generation_metrics(),
+        ancient(all_generation_metrics()),
     output:
         runs=report(f"{RESULTS}/tables/generation_runs.csv", category="Tables", caption="../report/generation_runs.rst"),
         summary=f"{RESULTS}/tables/generation_summary.csv",
@@ -79,11 +82,11 @@ rule generation_tables:
 
 rule report_md:
     input:
-        runs=rules.aggregate.output.runs,
-        summary_md=rules.aggregate.output.markdown,
-        paper_md=rules.tables.output.paper_md,
-        figures=[f"{RESULTS}/figures/{name}.png" for name in report_figures()],
-        generation_md=[f"{RESULTS}/tables/generation_summary.md"] if generation_cells(CFG) else [],
+        runs=ancient(rules.aggregate.output.runs),
+        summary_md=ancient(rules.aggregate.output.markdown),
+        paper_md=ancient(rules.tables.output.paper_md),
+        figures=ancient([f"{RESULTS}/figures/{name}.png" for name in report_figures()]),
+        generation_md=ancient([f"{RESULTS}/tables/generation_summary.md"] if generation_cells(CFG) else []),
     output:
         f"{RESULTS}/report.md",
     params:
