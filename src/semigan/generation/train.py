@@ -4,7 +4,6 @@ and exact resume. The evaluated generator is fixed in advance: the final EMA wei
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import sys
@@ -20,7 +19,7 @@ from ..data.store import load_meta, load_split
 from ..models.cgan import CondGenerator, ProjectionDiscriminator
 from ..splits import read_split
 from ..training.ema import EMA
-from ..training.loop import (StepStats, _atomic_torch_save, _rng_state, _set_rng_state, pick_device,
+from ..training.loop import (RunIdentity, StepStats, _atomic_torch_save, _rng_state, _set_rng_state, pick_device,
                              require_positive)
 from ..training.sampling import IndexStream
 from .labels import LABEL_SOURCES, build_training_set
@@ -54,7 +53,7 @@ class GenTrainConfig:
 
 
 @dataclass
-class GenSpec:
+class GenSpec(RunIdentity):
     """Everything that defines one generation run; recorded in every file it writes."""
 
     profile: str
@@ -78,13 +77,6 @@ class GenSpec:
         d = dict(d)
         d["train"] = GenTrainConfig(**d.get("train", {}))
         return cls(**d)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @property
-    def name(self) -> str:
-        return f"{self.dataset}/n{self.n_labels}/{self.method}/seed{self.seed}"
 
     @property
     def conditional(self) -> bool:

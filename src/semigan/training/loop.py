@@ -83,8 +83,20 @@ class StepStats:
         return f"[{name}] step {step}/{total} {rate:.1f} it/s eta {(total - step) / max(rate, 1e-9) / 60:.1f} min {means}"
 
 
+class RunIdentity:
+    """What every run description (classification RunSpec, generation GenSpec) shares: its
+    name as a path (dataset/n<labels>/method/seed<s>) and its dict form for files."""
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @property
+    def name(self) -> str:
+        return f"{self.dataset}/n{self.n_labels}/{self.method}/seed{self.seed}"
+
+
 @dataclass
-class RunSpec:
+class RunSpec(RunIdentity):
     """Everything that defines one run; recorded in every file the run writes."""
 
     profile: str
@@ -101,13 +113,6 @@ class RunSpec:
         d = dict(d)
         d["train"] = TrainConfig(**d["train"])
         return cls(**d)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @property
-    def name(self) -> str:
-        return f"{self.dataset}/n{self.n_labels}/{self.method}/seed{self.seed}"
 
 
 def pick_device() -> torch.device:
