@@ -5,7 +5,7 @@ import copy
 import pytest
 import yaml
 
-from semigan.config import ParamsError, grid_cells, load_params, load_schema, resolve
+from semigan.config import ParamsError, generation_cells, grid_cells, load_params, load_schema, resolve
 from semigan.methods import METHODS
 
 
@@ -134,4 +134,18 @@ def test_user_image_folder_datasets_are_declared_with_a_path(params):
     assert {c.dataset for c in grid_cells(resolve(cfg))} == {"pets"}
     cfg["datasets"]["Pets!"] = {"arch": "conv32"}
     with pytest.raises(ParamsError, match=r"'Pets!' does not match"):
+        resolve(cfg)
+
+
+def test_generation_grid_blocks_unite_and_name_the_bad_block(params):
+    cfg = copy.deepcopy(params)
+    cfg["profiles"]["cpu"]["generation_grid"] = [
+        {"datasets": {"mnist": [100]}, "seeds": [0, 1], "methods": ["gan", "ssl_cgan"]},
+        {"datasets": {"fashion_mnist": [100]}, "seeds": [0], "methods": ["gan"]},
+    ]
+    cells = [(c.dataset, c.method, c.seed) for c in generation_cells(resolve(cfg))]
+    assert sorted(cells) == [("fashion_mnist", "gan", 0), ("mnist", "gan", 0), ("mnist", "gan", 1),
+                             ("mnist", "ssl_cgan", 0), ("mnist", "ssl_cgan", 1)]
+    cfg["profiles"]["cpu"]["generation_grid"][1]["datasets"] = {"mnist": [7]}
+    with pytest.raises(ParamsError, match=r"generation_grid\[1\]"):
         resolve(cfg)

@@ -79,3 +79,40 @@ def test_inception_without_weights_is_reported_not_computed(mnist, tmp_path):
     assert "fid" not in missing and missing["feature_extractor"] == "inception-v3-compat"
     offline = inception_metrics(test[:10], test[10:20], "mnist-test", None, tmp_path, allow_download=False)
     assert offline["computed"] is False and "downloads are disabled" in offline["reason"]
+
+
+def test_extractor_width_is_saved_and_restored(mnist, tmp_path):
+    from semigan.fidelity.extractor import load_extractor
+
+    x, y, test, _ = mnist
+    narrow = train_domain_classifier(x[:200], y[:200], 10, epochs=1, batch_size=50, seed=0,
+                                     log=lambda *_: None, width=8)
+    save_extractor(narrow, tmp_path / "narrow.pt", {"dataset": "mnist"})
+    loaded, blob = load_extractor(tmp_path / "narrow.pt")
+    assert blob["width"] == 8 and loaded.body[0].out_channels == 8
+    assert torch.equal(predict(loaded, test[:200]), predict(narrow, test[:200]))
+
+
+def test_metric_speed_benchmark_times_the_evaluated_metrics(mnist_dir, extractor, tmp_path):
+    import json
+
+    from semigan.fidelity.speed import metric_speed
+    from semigan.generation.evaluate import SAMPLE_SEED
+    from semigan.generation.train import GenSpec, GenTrainConfig, balanced_classes, generate, load_generator, train_gan_run
+    from semigan.splits import make_split, write_split
+
+    split = make_split(load_split(mnist_dir, "train").labels, 100, 100, seed=0)
+    write_split(split, tmp_path / "split.npz", {})
+    cfg = GenTrainConfig(steps=2, batch_size=8, g_width=8, d_width=8, log_every=1, checkpoint_every=1)
+    spec = GenSpec("smoke", "mnist", 100, 0, "cgan_full", "all", train=cfg)
+    train_gan_run(spec, mnist_dir, tmp_path / "split.npz", tmp_path / "g.pt", tmp_path / "ckpt.pt",
+                  tmp_path / "history.csv")
+    r = metric_speed(tmp_path / "g.pt", mnist_dir, extractor[1], 300, tmp_path / "speed.json")
+    assert json.loads((tmp_path / "speed.json").read_text())["n_samples"] == 300
+    assert r["seconds_metrics_cold_cache"] > 0 and r["seconds_metrics_warm_cache"] > 0
+    assert r["meets_target"] == (r["seconds_metrics_cold_cache"] <= r["target_seconds"])
+    g, _ = load_generator(tmp_path / "g.pt")
+    samples = generate(g, balanced_classes(300, 10), 300, SAMPLE_SEED)
+    reference = _nchw(load_split(mnist_dir, "test").images)
+    direct = domain_metrics(samples, reference, "mnist-test", extractor[1], tmp_path / "cache")
+    assert r["metrics"]["fid"] == pytest.approx(direct["fid"])  # the same number evaluate-gan writes

@@ -129,7 +129,7 @@ def _cmd_train_extractor(a) -> None:
     from .fidelity.extractor import build_domain_extractor
 
     info = build_domain_extractor(Path(a.data), Path(a.out), Path(a.info), a.epochs, a.batch_size,
-                                  a.lr, a.seed, a.threads, a.max_images)
+                                  a.lr, a.seed, a.threads, a.max_images, a.width)
     print(f"{info['dataset']}: domain extractor test accuracy {100 * info['test_accuracy']:.2f}%")
 
 
@@ -217,6 +217,14 @@ def _cmd_bench(a) -> None:
                       threads=a.threads, target_error_pct=a.target)
     print(f"{r['benchmark']}: {r['iterations_per_second']:.1f} it/s, "
           f"{r['target_test_error_pct']}% test error after {r['seconds_to_target']} s")
+
+
+def _cmd_bench_metrics(a) -> None:
+    from .fidelity.speed import metric_speed
+
+    r = metric_speed(Path(a.model), Path(a.data), Path(a.extractor), a.n_samples, Path(a.out), a.threads)
+    print(f"{r['benchmark']}: {r['seconds_metrics_cold_cache']:.1f} s (empty reference cache), "
+          f"{r['seconds_metrics_warm_cache']:.1f} s (cached); target {r['target_seconds']:.0f} s")
 
 
 def _cmd_check(a) -> None:
@@ -308,6 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.add_argument("--info", required=True, help="JSON with its test accuracy, hash and provenance")
     s.add_argument("--max-images", type=int, default=None, help="train on the first N images only")
+    s.add_argument("--width", type=int, default=32, help="channels of the first conv block (doubling per block)")
     s.add_argument("--epochs", type=int, default=2)
     s.add_argument("--batch-size", type=int, default=128)
     s.add_argument("--lr", type=float, default=1e-3)
@@ -366,6 +375,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--checkpoint", required=True, help="resume state (removed when done)")
     s.add_argument("--target", type=float, default=1.5, help="test error %% for time-to-target")
     s.set_defaults(func=_cmd_bench)
+
+    s = sub.add_parser("bench-metrics", help="seconds for FID+IS+KID+PR of N generated images → JSON")
+    s.add_argument("--model", required=True, help="a generation run's model file")
+    s.add_argument("--data", required=True)
+    s.add_argument("--extractor", required=True)
+    s.add_argument("--n-samples", type=int, default=10000)
+    s.add_argument("--out", required=True)
+    s.add_argument("--threads", type=int, default=None)
+    s.set_defaults(func=_cmd_bench_metrics)
 
     s = sub.add_parser("check-params", help="validate params.yaml for a profile")
     s.add_argument("--params", default="params.yaml")

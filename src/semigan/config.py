@@ -78,18 +78,27 @@ def resolve(config: dict) -> dict:
         _check_grid_block(effective, target["grid"], f"paper_targets.{name}.grid")
     for cell in grid_cells(effective):
         run_spec(effective, cell.dataset, cell.n_labels, cell.method, cell.seed)  # checks hyper-parameters and train settings of every run
-    if effective.get("generation_grid"):
-        _check_grid_block(dict(effective, methods=effective["generation"]["methods"]),
-                          effective["generation_grid"], "generation_grid")
+    gen_blocks = generation_blocks(effective)
+    for i, block in enumerate(gen_blocks):
+        _check_grid_block(dict(effective, methods=effective["generation"]["methods"]), block,
+                          "generation_grid" if len(gen_blocks) == 1 else f"generation_grid[{i}]")
+    if gen_blocks:
         for cell in generation_cells(effective):
             gen_spec(effective, cell.dataset, cell.n_labels, cell.method, cell.seed)
     return effective
 
 
+def generation_blocks(effective: dict) -> list[dict]:
+    """The profile's generation grid as a list of blocks (empty without one)."""
+    grid = effective.get("generation_grid")
+    if not grid:
+        return []
+    return grid if isinstance(grid, list) else [grid]
+
+
 def generation_cells(effective: dict) -> list["Cell"]:
     """Every generation run of the profile (none without a generation_grid)."""
-    grid = effective.get("generation_grid")
-    return block_cells([grid]) if grid else []
+    return block_cells(generation_blocks(effective))
 
 
 def gen_spec(effective: dict, dataset: str, n_labels: int, method: str, seed: int) -> dict:

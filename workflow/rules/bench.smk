@@ -22,3 +22,24 @@ rule bench:
     shell:
         "semigan bench --spec {params.spec:q} --data {params.data} --split {input.split}"
         " --out {output} --checkpoint {params.checkpoint} --threads {threads} 2> {log}"
+
+
+# Metric speed (not part of `all`): FID+IS+KID+PR of 10k samples of one generation run,
+# e.g. `snakemake results/bench/cpu/fidelity/mnist/n100/cgan_full/seed0.json`.
+rule bench_metrics:
+    input:
+        model=f"{GEN_MODELS}/{RUN}/model.pt",
+        test=ancient(f"{DATA}/{{dataset}}/test.npz"),
+        extractor=ancient(EXTRACTOR),
+    output:
+        f"results/bench/{PROFILE}/fidelity/{RUN}.json",
+    params:
+        data=lambda wildcards, input: os.path.dirname(input.test),
+    log:
+        f"logs/{PROFILE}/bench_metrics/{RUN}.log",
+    threads: 2
+    conda:
+        "../envs/semigan.yaml"
+    shell:
+        "semigan bench-metrics --model {input.model} --data {params.data} --extractor {input.extractor}"
+        " --n-samples 10000 --out {output} --threads {threads} > {log} 2>&1"
