@@ -66,7 +66,7 @@ def _gen_metrics(tmp_path, method, seed, fid, cc):
 
 
 def test_generation_tables_mean_std_and_not_computed_inception(tmp_path):
-    from semigan.aggregate import generation_markdown, generation_summary, generation_tables
+    from semigan.aggregate import generation_markdown, generation_metrics, generation_summary, generation_tables
 
     paths = [_gen_metrics(tmp_path, "ssl_cgan", s, fid, 0.97 + 0.01 * s) for s, fid in enumerate([2.0, 4.0, 6.0])]
     paths.append(_gen_metrics(tmp_path, "gan", 0, 8.0, None))
@@ -79,6 +79,11 @@ def test_generation_tables_mean_std_and_not_computed_inception(tmp_path):
     md = generation_markdown(summary)
     assert "| mnist | 100 | ssl_cgan | 3 | 4.00 ± 2.00 |" in md and "not computed" in md
     assert "| mnist | 100 | gan | 1 | 8.00 |" in md
+    dvc = generation_metrics(summary)  # `dvc metrics show`
+    assert dvc["mnist"]["n100"]["ssl_cgan"]["fid_domain_mean"] == pytest.approx(4.0)
+    assert dvc["mnist"]["n100"]["ssl_cgan"]["n_seeds"] == 3
+    assert dvc["mnist"]["n100"]["gan"]["class_consistency_pct_mean"] is None
+    assert dvc["mnist"]["n100"]["gan"]["fid_inception_mean"] is None
 
 
 def test_generation_tables_reject_classification_metrics(tmp_path):

@@ -157,6 +157,20 @@ def generation_summary(runs: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
+def generation_metrics(summary: pd.DataFrame) -> dict:
+    """Nested {dataset: {n<labels>: {method: {...}}}} of the generation summary for
+    `dvc metrics show` (means over seeds; None where a metric was not computed)."""
+    out: dict = {}
+    for row in summary.to_dict("records"):
+        cell = out.setdefault(row["dataset"], {}).setdefault(f"n{row['n_labels']}", {})
+        cell[row["method"]] = {
+            **{f"{name}_mean": None if pd.isna(row[f"{name}_mean"]) else round(float(row[f"{name}_mean"]), 4)
+               for name in GEN_SUMMARISED},
+            "n_seeds": int(row["n_seeds"]),
+        }
+    return out
+
+
 def generation_markdown(summary: pd.DataFrame) -> str:
     def cell(r, name, digits=2):
         mean, std = getattr(r, f"{name}_mean"), getattr(r, f"{name}_std")

@@ -66,6 +66,7 @@ rule generation_tables:
         summary=f"{RESULTS}/tables/generation_summary.csv",
         per_class=f"{RESULTS}/tables/generation_per_class.csv",
         markdown=f"{RESULTS}/tables/generation_summary.md",
+        metrics=f"{RESULTS}/tables/generation_metrics.json",
         **{name: report(f"{RESULTS}/figures/{name}.png", category="Figures", caption=f"../report/{name}.rst")
            for name in GEN_FIGURES},
         pdfs=[f"{RESULTS}/figures/{name}.pdf" for name in GEN_FIGURES],
