@@ -70,15 +70,17 @@ def test_generation_tables_mean_std_and_not_computed_inception(tmp_path):
 
     paths = [_gen_metrics(tmp_path, "ssl_cgan", s, fid, 0.97 + 0.01 * s) for s, fid in enumerate([2.0, 4.0, 6.0])]
     paths.append(_gen_metrics(tmp_path, "gan", 0, 8.0, None))
+    paths.append(_gen_metrics(tmp_path, "cgan_full", 0, 2.0, 0.99))
     runs, per_class = generation_tables(paths)
     summary = generation_summary(runs)
     row = summary[summary.method == "ssl_cgan"].iloc[0]
     assert row.n_seeds == 3 and row.fid_domain_mean == pytest.approx(4.0) and row.fid_domain_std == pytest.approx(2.0)
     assert row.class_consistency_pct_mean == pytest.approx(98.0)
-    assert len(per_class) == 6 and set(per_class["method"]) == {"ssl_cgan"}
+    assert len(per_class) == 8 and set(per_class["method"]) == {"ssl_cgan", "cgan_full"}
     md = generation_markdown(summary)
-    assert "| mnist | 100 | ssl_cgan | 3 | 4.00 ± 2.00 |" in md and "not computed" in md
-    assert "| mnist | 100 | gan | 1 | 8.00 |" in md
+    assert "| mnist | 100 | ssl_cgan | 3 | 4.00 ± 2.00 | 2.00 |" in md and "not computed" in md
+    assert "| mnist | 100 | gan | 1 | 8.00 | 4.00 |" in md
+    assert summary.set_index("method").fid_vs_full["cgan_full"] == pytest.approx(1.0)
     dvc = generation_metrics(summary)  # `dvc metrics show`
     assert dvc["mnist"]["n100"]["ssl_cgan"]["fid_domain_mean"] == pytest.approx(4.0)
     assert dvc["mnist"]["n100"]["ssl_cgan"]["n_seeds"] == 3
