@@ -128,6 +128,9 @@ def loss_curves(histories: pd.DataFrame, stem: Path) -> list[Path]:
 
 
 # -- generation ------------------------------------------------------------------------------
+METHOD_ORDER = ["gan", "cgan_labeled", "cgan_pseudo", "ssl_cgan", "cgan_full"]  # fewest labels used → all
+
+
 def fid_vs_labels(gen_runs: pd.DataFrame, stem: Path) -> list[Path]:
     """Domain FID (and Inception FID where computed) vs number of labels per method."""
     sns.set_theme(style="whitegrid", context="notebook")
@@ -136,6 +139,19 @@ def fid_vs_labels(gen_runs: pd.DataFrame, stem: Path) -> list[Path]:
                          var_name="metric", value_name="FID").dropna(subset=["FID"])
     long["panel"] = [f"{_title(d)} — {'domain' if m == 'fid_domain' else 'Inception'} FID"
                      for d, m in zip(long["dataset"], long["metric"])]
+    if long.groupby("dataset")["n_labels"].nunique().max() == 1:
+        # one label count per dataset: a line "vs labels" would be single points; compare methods
+        long["panel"] = [f"{p}, {n} labels" for p, n in zip(long["panel"], long["n_labels"])]
+        order = [m for m in METHOD_ORDER if m in set(long["method"])] + sorted(set(long["method"]) - set(METHOD_ORDER))
+        g = sns.catplot(data=long, x="method", y="FID", hue="method", col="panel", kind="bar",
+                        order=order, hue_order=order, errorbar="sd", capsize=0.2, height=3.6, aspect=1.3,
+                        palette="colorblind", sharey=False, legend=False)
+        g.set_axis_labels("generation method", "FID (lower is better)")
+        for ax in g.axes.flat:
+            ax.tick_params(axis="x", rotation=30)
+        g.set_titles("{col_name}")
+        g.figure.suptitle("Sample quality per method (bar: mean, whisker: ± std over seeds)", y=1.03)
+        return save(g.figure, stem)
     g = sns.relplot(data=long, x="n_labels", y="FID", hue="method", col="panel", kind="line",
                     errorbar="sd", marker="o", height=3.6, aspect=1.2, palette="colorblind",
                     facet_kws={"sharey": False})
@@ -177,9 +193,8 @@ def sample_grids(gen_runs: pd.DataFrame, stem: Path, seed: int = 0) -> list[Path
 
     runs = gen_runs[gen_runs["seed"] == seed]
     settings = sorted(runs.groupby(["dataset", "n_labels"]).groups)
-    methods = [m for m in ("gan", "cgan_labeled", "cgan_pseudo", "ssl_cgan", "cgan_full")
-               if m in set(runs["method"])] + sorted(set(runs["method"]) - {"gan", "cgan_labeled", "cgan_pseudo", "ssl_cgan", "cgan_full"})
-    fig, axes = plt.subplots(len(settings), len(methods), figsize=(3.2 * len(methods), 3.4 * len(settings)),
+    methods = [m for m in METHOD_ORDER if m in set(runs["method"])] + sorted(set(runs["method"]) - set(METHOD_ORDER))
+    fig, axes = plt.subplots(len(settings), len(methods), figsize=(3.2 * len(methods), 3.8 * len(settings)),
                              squeeze=False)
     for row, (dataset, n) in enumerate(settings):
         for col, method in enumerate(methods):
@@ -192,5 +207,5 @@ def sample_grids(gen_runs: pd.DataFrame, stem: Path, seed: int = 0) -> list[Path
             ax.imshow(Image.open(png), cmap="gray")
             ax.set_title(f"{method}\n{_title(dataset)}, {n} labels", fontsize=10)
     fig.suptitle(f"Samples (seed {seed}); rows = classes 0–9, columns share z (gan: unconditional)")
-    fig.tight_layout()
+    fig.tight_layout(h_pad=2.0)
     return save(fig, stem)
