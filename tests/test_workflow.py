@@ -63,8 +63,10 @@ def test_lint_is_clean(repo):
 @pytest.mark.parametrize("profile,expected", [
     ("smoke", {"download": 3, "split": 3, "train": 9, "evaluate": 9, **REPORT_JOBS,
                "extractor": 1, "train_gan": 5, "evaluate_gan": 5, "generation_tables": 1}),
-    ("cpu", {"download": 3, "split": 13, "train": 31, "evaluate": 31, **REPORT_JOBS}),
-    ("paper", {"download": 3, "split": 15, "train": 45, "evaluate": 45, **REPORT_JOBS}),
+    ("cpu", {"download": 3, "split": 13, "train": 34, "evaluate": 34, **REPORT_JOBS,
+             "extractor": 1, "train_gan": 5, "evaluate_gan": 5, "generation_tables": 1}),
+    ("paper", {"download": 3, "split": 15, "train": 45, "evaluate": 45, **REPORT_JOBS,
+               "extractor": 2, "train_gan": 30, "evaluate_gan": 30, "generation_tables": 1}),
 ])
 def test_dry_run_job_counts(repo, tmp_path, profile, expected):
     work = _workdir(repo, tmp_path)
