@@ -55,11 +55,14 @@ def error_vs_labels(runs: pd.DataFrame, refs: pd.DataFrame, stem: Path) -> list[
     for ax, dataset in zip(axes[0], datasets):
         ours = runs[runs["dataset"] == dataset]
         sns.lineplot(data=ours, x="n_labels", y="test_error_pct", hue="method", palette=palette,
-                     errorbar="sd", marker="o", ax=ax, legend=False)
+                     errorbar="sd", marker="o", ax=ax, legend=False, zorder=3)  # ours above published markers
         pub = published[published["dataset"] == published_dataset(dataset)]
         for name, rows in pub.groupby("method"):
             ax.errorbar(rows["n_labels"].astype(float), rows["value"], yerr=rows["std"].fillna(0),
-                        fmt=marker_of[name], color="black", mfc="white", ms=6, capsize=3, lw=0.8)
+                        fmt=marker_of[name], color="black", mfc="none", ms=6, capsize=3, lw=0.8, zorder=2)
+        for method, rows in ours.groupby("method"):  # our means again, on top (a published marker may sit on one)
+            means = rows.groupby("n_labels")["test_error_pct"].mean()
+            ax.plot(means.index.astype(float), means.values, "o", color=palette[method], ms=7, mec="white", zorder=5)
         ax.set_xscale("log")
         ax.set_yscale("log")  # errors from ~1 % to ~30 % on one axis
         ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
