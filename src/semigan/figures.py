@@ -134,6 +134,11 @@ def loss_curves(histories: pd.DataFrame, stem: Path) -> list[Path]:
 METHOD_ORDER = ["gan", "cgan_labeled", "cgan_pseudo", "ssl_cgan", "cgan_full"]  # fewest labels used → all
 
 
+def _in_method_order(methods) -> list[str]:
+    present = set(methods)
+    return [m for m in METHOD_ORDER if m in present] + sorted(present - set(METHOD_ORDER))
+
+
 def fid_vs_labels(gen_runs: pd.DataFrame, stem: Path) -> list[Path]:
     """Domain FID (and Inception FID where computed) vs number of labels per method."""
     sns.set_theme(style="whitegrid", context="notebook")
@@ -145,7 +150,7 @@ def fid_vs_labels(gen_runs: pd.DataFrame, stem: Path) -> list[Path]:
     if long.groupby("dataset")["n_labels"].nunique().max() == 1:
         # one label count per dataset: a line "vs labels" would be single points; compare methods
         long["panel"] = [f"{p}, {n} labels" for p, n in zip(long["panel"], long["n_labels"])]
-        order = [m for m in METHOD_ORDER if m in set(long["method"])] + sorted(set(long["method"]) - set(METHOD_ORDER))
+        order = _in_method_order(long["method"])
         g = sns.catplot(data=long, x="method", y="FID", hue="method", col="panel", kind="bar",
                         order=order, hue_order=order, errorbar="sd", capsize=0.2, height=3.6, aspect=1.3,
                         palette="colorblind", sharey=False, legend=False)
@@ -196,7 +201,7 @@ def sample_grids(gen_runs: pd.DataFrame, stem: Path, seed: int = 0) -> list[Path
 
     runs = gen_runs[gen_runs["seed"] == seed]
     settings = sorted(runs.groupby(["dataset", "n_labels"]).groups)
-    methods = [m for m in METHOD_ORDER if m in set(runs["method"])] + sorted(set(runs["method"]) - set(METHOD_ORDER))
+    methods = _in_method_order(runs["method"])
     fig, axes = plt.subplots(len(settings), len(methods), figsize=(3.2 * len(methods), 3.8 * len(settings)),
                              squeeze=False)
     for row, (dataset, n) in enumerate(settings):

@@ -11,12 +11,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from .. import provenance
 from ..atomic import atomic_path
-from ..data.store import load_split
 from .metrics import domain_metrics
 
 TARGET_SECONDS = 60.0
@@ -30,16 +28,13 @@ def _timed(fn):
 
 def metric_speed(model_path: Path, data_dir: Path, extractor: Path, n_samples: int, out: Path,
                  threads: int | None = None) -> dict:
-    from ..generation.evaluate import SAMPLE_SEED
-    from ..generation.train import balanced_classes, generate, load_generator
+    from ..generation.evaluate import evaluation_samples
+    from ..generation.train import load_generator
 
     if threads:
         torch.set_num_threads(threads)
     g, blob = load_generator(Path(model_path))
-    test = load_split(Path(data_dir), "test")
-    reference = torch.from_numpy(np.ascontiguousarray(test.images.transpose(0, 3, 1, 2)))
-    classes = balanced_classes(n_samples, blob["n_classes"]) if g.n_classes else None
-    samples, t_generate = _timed(lambda: generate(g, classes, n_samples, SAMPLE_SEED))
+    (samples, _, reference), t_generate = _timed(lambda: evaluation_samples(g, blob, data_dir, n_samples))
     with tempfile.TemporaryDirectory() as cache:
         name = f"{blob['spec']['dataset']}-test"
         cold, t_cold = _timed(lambda: domain_metrics(samples, reference, name, extractor, Path(cache)))

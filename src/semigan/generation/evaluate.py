@@ -46,17 +46,23 @@ def save_png(image_chw_uint8: torch.Tensor, path: Path) -> None:
         img.save(tmp, format="PNG")
 
 
+def evaluation_samples(g, blob: dict, data_dir: Path, n_samples: int):
+    """(samples, requested classes or None, reference test images): what every evaluation of
+    a run compares — uint8 NCHW, balanced classes, the fixed SAMPLE_SEED z."""
+    test = load_split(Path(data_dir), "test")
+    reference = torch.from_numpy(np.ascontiguousarray(test.images.transpose(0, 3, 1, 2)))
+    classes = balanced_classes(n_samples, blob["n_classes"]) if g.n_classes else None
+    return generate(g, classes, n_samples, SAMPLE_SEED), classes, reference
+
+
 def evaluate_gan_run(model_path: Path, data_dir: Path, extractor: Path, cache_root: Path,
                      n_samples: int, inception_weights: str | None, allow_download: bool,
                      grid_out: Path) -> dict:
     g, blob = load_generator(model_path)
     spec = GenSpec.from_dict(blob["spec"])
     meta = load_meta(data_dir)
-    test = load_split(data_dir, "test")
-    reference = torch.from_numpy(np.ascontiguousarray(test.images.transpose(0, 3, 1, 2)))
     k = blob["n_classes"]
-    classes = balanced_classes(n_samples, k) if spec.conditional else None
-    samples = generate(g, classes, n_samples, SAMPLE_SEED)
+    samples, classes, reference = evaluation_samples(g, blob, data_dir, n_samples)
     ref_name = f"{spec.dataset}-test"
     domain = domain_metrics(samples, reference, ref_name, extractor, cache_root)
     inception = inception_metrics(samples, reference, ref_name, inception_weights, cache_root, allow_download)
