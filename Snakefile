@@ -19,7 +19,7 @@ include: "workflow/rules/paper.smk"
 
 rule all:
     input:
-        rules.aggregate.output,
-        rules.tables.output,
-        rules.report_md.output,
+        all_metrics(),  # every grid cell: a clone that adds cells computes just those
+        all_generation_metrics(),
+        without_stamps(rules.aggregate.output, rules.tables.output, rules.report_md.output),
     default_target: True

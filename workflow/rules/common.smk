@@ -1,3 +1,4 @@
+import hashlib
 import json
 import os
 import shlex
@@ -36,16 +37,68 @@ wildcard_constraints:
     seed=r"\d+",
 
 
+# -- re-run propagation -----------------------------------------------------------------
+# Committed results (metrics, histories, tables, figures) are ancient() inputs: a git clone
+# sets their mtimes in checkout order, which must not make finished work look stale. A job
+# that really runs also touches a stamp under resources/stamps/ (not in git); consumers take
+# the stamps as ordinary inputs, so one `snakemake` call carries a re-run through to
+# report.md, while a clone (no stamps) computes nothing. Hand-edited inputs are tracked by
+# content (file_digest as a param).
+STAMPS = f"resources/stamps/{PROFILE}"
+
+
+def stamp(step, run=None):
+    return f"{STAMPS}/{step}.done" if run is None else f"{STAMPS}/{step}/{run}.done"
+
+
+def run_path(wildcards):
+    return f"{wildcards.dataset}/n{wildcards.n_labels}/{wildcards.method}/seed{wildcards.seed}"
+
+
+def is_frozen(results, models, run):
+    """A committed run whose model is not on this machine (a clone): its committed result
+    stands. Nothing may re-run it, since that would mean retraining."""
+    return os.path.exists(f"{results}/{run}/metrics.json") and not os.path.exists(f"{models}/{run}/model.pt")
+
+
+def run_stamps(step, cells, results, models):
+    """Stamps of the runs whose evaluation can re-run here (frozen runs have none to wait for)."""
+    runs = (f"{c.dataset}/n{c.n_labels}/{c.method}/seed{c.seed}" for c in cells)
+    return [stamp(step, run) for run in runs
+            if os.path.exists(stamp(step, run)) or not is_frozen(results, models, run)]
+
+
+def evaluation_inputs(results, models, **extra):
+    """Input function of an evaluation rule: nothing for a frozen run, so neither its training
+    nor its data enter the DAG (a clone that adds grid cells computes only those), else the
+    model, the test data and `extra` (patterns with {dataset})."""
+
+    def inputs(wildcards):
+        run = run_path(wildcards)
+        if is_frozen(results, models, run):
+            return {}
+        return {
+            "model": f"{models}/{run}/model.pt",
+            "test": ancient(f"{DATA}/{wildcards.dataset}/test.npz"),
+            "meta": ancient(f"{DATA}/{wildcards.dataset}/meta.json"),
+            **{k: ancient(v.format(dataset=wildcards.dataset)) for k, v in extra.items()},
+        }
+
+    return inputs
+
+
+def without_stamps(*outputs):
+    return [f for output in outputs for f in output if not f.startswith(STAMPS)]
+
+
+def file_digest(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()[:16]
+
+
 def all_metrics():
     return [
         f"{RESULTS}/runs/{c.dataset}/n{c.n_labels}/{c.method}/seed{c.seed}/metrics.json"
-        for c in grid_cells(CFG)
-    ]
-
-
-def all_histories():
-    return [
-        f"{RESULTS}/runs/{c.dataset}/n{c.n_labels}/{c.method}/seed{c.seed}/history.csv"
         for c in grid_cells(CFG)
     ]
 

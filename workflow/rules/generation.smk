@@ -54,15 +54,13 @@ rule train_gan:
 
 rule evaluate_gan:
     input:
-        model=f"{GEN_MODELS}/{RUN}/model.pt",
-        test=ancient(f"{DATA}/{{dataset}}/test.npz"),
-        meta=ancient(f"{DATA}/{{dataset}}/meta.json"),
-        extractor=ancient(EXTRACTOR),
+        unpack(evaluation_inputs(GEN_RUNS, GEN_MODELS, extractor=EXTRACTOR)),
     output:
         metrics=f"{GEN_RUNS}/{RUN}/metrics.json",
         grid=report(f"{GEN_RUNS}/{RUN}/samples.png", category="Samples", caption="../report/samples.rst"),
+        done=touch(stamp("evaluate_gan", RUN)),
     params:
-        data=lambda wildcards, input: os.path.dirname(input.test),
+        data=f"{DATA}/{{dataset}}",
         cache=f"resources/fidelity_cache/{PROFILE}",
         n_samples=GEN.get("n_samples", 10000),
         inception=(f"--inception-weights {shlex.quote(GEN['inception_weights'])}"

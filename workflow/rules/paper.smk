@@ -7,11 +7,12 @@ for _name, _target in CFG.get("paper_targets", {}).items():
         name:
             _name
         input:
-            metrics=[
+            metrics=ancient([
                 f"{RESULTS}/runs/{c.dataset}/n{c.n_labels}/{c.method}/seed{c.seed}/metrics.json"
                 for c in paper_target_cells(CFG, _name)
-            ],
-            references=REFERENCES,
+            ]),
+            evaluated=run_stamps("evaluate", paper_target_cells(CFG, _name), f"{RESULTS}/runs", f"resources/models/{PROFILE}"),
+            references=ancient(REFERENCES),
         output:
             md=f"{RESULTS}/paper/{_name}.md",
             csv=f"{RESULTS}/paper/{_name}.csv",
@@ -21,6 +22,7 @@ for _name, _target in CFG.get("paper_targets", {}).items():
             name=_name,
             stem=lambda wildcards, output: os.path.splitext(output.md)[0],
             description=shlex.quote(f"{_target['description']} (needs: {_target['profile']}; cost: {_target['cost']})"),
+            references=file_digest(REFERENCES),
         log:
             f"logs/{PROFILE}/paper/{_name}.log",
         conda:

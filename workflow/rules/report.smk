@@ -1,20 +1,24 @@
-# Report steps take their inputs as ancient(): in a fresh clone git's checkout order makes
-# committed tables look newer than committed figures; a run that really changes still
-# re-triggers them ("input files updated by another job").
+# Report steps: committed inputs are ancient() and the stamps of the jobs that made them are
+# ordinary inputs (see "re-run propagation" in common.smk), so a run that re-runs reaches
+# report.md in the same `snakemake` call and a fresh clone recomputes nothing.
+
+
 rule aggregate:
     input:
-        all_metrics(),
+        metrics=ancient(all_metrics()),
+        evaluated=run_stamps("evaluate", grid_cells(CFG), f"{RESULTS}/runs", f"resources/models/{PROFILE}"),
     output:
         runs=report(f"{RESULTS}/tables/runs.csv", category="Tables", caption="../report/runs.rst"),
         summary=report(f"{RESULTS}/tables/summary.csv", category="Tables", caption="../report/summary.rst"),
         metrics=f"{RESULTS}/tables/metrics.json",
         markdown=f"{RESULTS}/tables/summary.md",
+        done=touch(stamp("aggregate")),
     log:
         f"logs/{PROFILE}/aggregate.log",
     conda:
         "../envs/semigan.yaml"
     shell:
-        "semigan aggregate {input} --runs-csv {output.runs} --summary-csv {output.summary}"
+        "semigan aggregate {input.metrics} --runs-csv {output.runs} --summary-csv {output.summary}"
         " --metrics-json {output.metrics} --summary-md {output.markdown} > {log} 2>&1"
 
 
@@ -22,11 +26,15 @@ rule tables:
     input:
         summary=ancient(rules.aggregate.output.summary),
         references=ancient(REFERENCES),
+        aggregated=rules.aggregate.output.done,
     output:
         summary_tex=f"{RESULTS}/tables/summary.tex",
         paper_csv=report(f"{RESULTS}/tables/paper_vs_ours.csv", category="Tables", caption="../report/paper_vs_ours.rst"),
         paper_md=f"{RESULTS}/tables/paper_vs_ours.md",
         paper_tex=f"{RESULTS}/tables/paper_vs_ours.tex",
+        done=touch(stamp("tables")),
+    params:
+        references=file_digest(REFERENCES),  # re-run when the published numbers are edited
     log:
         f"logs/{PROFILE}/tables.log",
     conda:
@@ -41,14 +49,16 @@ rule figures:
     input:
         runs=ancient(rules.aggregate.output.runs),
         references=ancient(REFERENCES),
-        histories=ancient(all_histories()),
+        aggregated=rules.aggregate.output.done,
     output:
         **{name: report(f"{RESULTS}/figures/{name}.png", category="Figures", caption=f"../report/{name}.rst")
            for name in FIGURES},
         pdfs=[f"{RESULTS}/figures/{name}.pdf" for name in FIGURES],
         histories=f"{RESULTS}/tables/histories.csv",
+        done=touch(stamp("figures")),
     params:
         out_dir=lambda wildcards, output: os.path.dirname(output.pdfs[0]),
+        references=file_digest(REFERENCES),
     log:
         f"logs/{PROFILE}/figures.log",
     conda:
@@ -60,7 +70,8 @@ rule figures:
 
 rule generation_tables:
     input:
-        ancient(all_generation_metrics()),
+        metrics=ancient(all_generation_metrics()),
+        evaluated=run_stamps("evaluate_gan", generation_cells(CFG), GEN_RUNS, GEN_MODELS),
     output:
         runs=report(f"{RESULTS}/tables/generation_runs.csv", category="Tables", caption="../report/generation_runs.rst"),
         summary=f"{RESULTS}/tables/generation_summary.csv",
@@ -70,6 +81,7 @@ rule generation_tables:
         **{name: report(f"{RESULTS}/figures/{name}.png", category="Figures", caption=f"../report/{name}.rst")
            for name in GEN_FIGURES},
         pdfs=[f"{RESULTS}/figures/{name}.pdf" for name in GEN_FIGURES],
+        done=touch(stamp("generation_tables")),
     params:
         tables=lambda wildcards, output: os.path.dirname(output.runs),
         figures=lambda wildcards, output: os.path.dirname(output.pdfs[0]),
@@ -78,7 +90,7 @@ rule generation_tables:
     conda:
         "../envs/semigan.yaml"
     shell:
-        "semigan generation-tables {input} --out-dir {params.tables} --figures-dir {params.figures} > {log} 2>&1"
+        "semigan generation-tables {input.metrics} --out-dir {params.tables} --figures-dir {params.figures} > {log} 2>&1"
 
 
 rule report_md:
@@ -88,6 +100,8 @@ rule report_md:
         paper_md=ancient(rules.tables.output.paper_md),
         figures=ancient([f"{RESULTS}/figures/{name}.png" for name in report_figures()]),
         generation_md=ancient([f"{RESULTS}/tables/generation_summary.md"] if generation_cells(CFG) else []),
+        made=[stamp(step) for step in ("aggregate", "tables", "figures")]
+        + ([stamp("generation_tables")] if generation_cells(CFG) else []),
     output:
         f"{RESULTS}/report.md",
     params:

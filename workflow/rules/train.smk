@@ -25,13 +25,12 @@ rule train:
 
 rule evaluate:
     input:
-        model=f"resources/models/{PROFILE}/{RUN}/model.pt",
-        test=ancient(f"{DATA}/{{dataset}}/test.npz"),
-        meta=ancient(f"{DATA}/{{dataset}}/meta.json"),
+        unpack(evaluation_inputs(f"{RESULTS}/runs", f"resources/models/{PROFILE}")),
     output:
         metrics=f"{RESULTS}/runs/{RUN}/metrics.json",
+        done=touch(stamp("evaluate", RUN)),
     params:
-        data=lambda wildcards, input: os.path.dirname(input.test),
+        data=f"{DATA}/{{dataset}}",
     log:
         f"logs/{PROFILE}/evaluate/{RUN}.log",
     threads: 2
