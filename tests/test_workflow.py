@@ -98,7 +98,23 @@ def test_clone_that_adds_a_cell_computes_only_that_cell(repo, tmp_path):
     work = _workdir(repo, tmp_path, edit=add_seed)
     shutil.copytree(repo / "results" / "cpu", work / "results" / "cpu")
     out = _run(["snakemake", "-n"], work)
-    assert _job_counts(out.stdout) == {"download": 1, "split": 1, "train": 1, "evaluate": 1, **REPORT_JOBS}
+    assert _job_counts(out.stdout) == {"download": 1, "split": 1, "train": 1, "evaluate": 1,
+                                       "generation_tables": 1, **REPORT_JOBS}
+
+
+def test_clone_reports_a_committed_run_whose_settings_changed(repo, tmp_path):
+    """Without Snakemake's records (a clone), a changed setting of a committed run is named in
+    a warning; the committed result is kept until the user deletes it."""
+    def change_lr(params):
+        params["profiles"]["cpu"]["methods"]["supervised"]["hparams"] = {"lr": 0.0123}
+
+    work = _workdir(repo, tmp_path, edit=change_lr)
+    shutil.copytree(repo / "results" / "cpu", work / "results" / "cpu")
+    out = _run(["snakemake", "-n"], work)
+    text = out.stdout + out.stderr
+    assert "results/cpu/runs/mnist/n100/supervised/seed0/metrics.json was computed with other settings (hparams.lr)" \
+        in text
+    assert "Nothing to be done" in text
 
 
 def test_bad_params_fail_before_any_job(repo, tmp_path):

@@ -34,10 +34,20 @@ def _cmd_train(a) -> None:
               Path(a.history), threads=a.threads)
 
 
+def _require_model(path: str) -> Path:
+    """The model an evaluation needs; a clear error when this machine does not have it."""
+    if not Path(path).exists():
+        from .errors import UsageError
+
+        raise UsageError(f"no model at {path}: this run's committed result was made elsewhere; "
+                         "delete its metrics.json to retrain and re-evaluate it here")
+    return Path(path)
+
+
 def _cmd_evaluate(a) -> None:
     from .evaluate import evaluate_run, write_metrics
 
-    metrics = evaluate_run(Path(a.model), Path(a.data))
+    metrics = evaluate_run(_require_model(a.model), Path(a.data))
     write_metrics(metrics, Path(a.out))
     print(f"{metrics['run']}: test error {metrics['test_error_pct']:.2f}%")
 
@@ -148,7 +158,7 @@ def _cmd_evaluate_gan(a) -> None:
         import torch
 
         torch.set_num_threads(a.threads)
-    m = evaluate_gan_run(Path(a.model), Path(a.data), Path(a.extractor), Path(a.cache), a.n_samples,
+    m = evaluate_gan_run(_require_model(a.model), Path(a.data), Path(a.extractor), Path(a.cache), a.n_samples,
                          a.inception_weights, not a.no_download, Path(a.grid))
     write_json(m, Path(a.out))
     cc = m["class_consistency_pct"]

@@ -3,8 +3,10 @@ import json
 import os
 import shlex
 
+from snakemake.logging import logger
 from snakemake.utils import validate
 
+from semigan.committed import is_frozen, stale_fields
 from semigan.config import gen_spec, generation_cells, grid_cells, paper_target_cells, resolve, run_spec
 
 
@@ -38,12 +40,12 @@ wildcard_constraints:
 
 
 # -- re-run propagation -----------------------------------------------------------------
-# Committed results (metrics, histories, tables, figures) are ancient() inputs: a git clone
-# sets their mtimes in checkout order, which must not make finished work look stale. A job
-# that really runs also touches a stamp under resources/stamps/ (not in git); consumers take
-# the stamps as ordinary inputs, so one `snakemake` call carries a re-run through to
+# Committed results (metrics, tables, figures) are ancient() inputs: a git clone sets their
+# mtimes in checkout order, which must not make finished work look stale. A job that really
+# runs also touches a stamp under resources/stamps/ (not in git); consumers take the stamps
+# as ordinary inputs, so one `snakemake` call carries a new or re-run result through to
 # report.md, while a clone (no stamps) computes nothing. Hand-edited inputs are tracked by
-# content (file_digest as a param).
+# content (file_digest as a param). Runs committed elsewhere are frozen (semigan.committed).
 STAMPS = f"resources/stamps/{PROFILE}"
 
 
@@ -51,21 +53,16 @@ def stamp(step, run=None):
     return f"{STAMPS}/{step}.done" if run is None else f"{STAMPS}/{step}/{run}.done"
 
 
-def run_path(wildcards):
-    return f"{wildcards.dataset}/n{wildcards.n_labels}/{wildcards.method}/seed{wildcards.seed}"
+def cell_run(cell):
+    return f"{cell.dataset}/n{cell.n_labels}/{cell.method}/seed{cell.seed}"
 
 
-def is_frozen(results, models, run):
-    """A committed run whose model is not on this machine (a clone): its committed result
-    stands. Nothing may re-run it, since that would mean retraining."""
-    return os.path.exists(f"{results}/{run}/metrics.json") and not os.path.exists(f"{models}/{run}/model.pt")
-
-
-def run_stamps(step, cells, results, models):
-    """Stamps of the runs whose evaluation can re-run here (frozen runs have none to wait for)."""
-    runs = (f"{c.dataset}/n{c.n_labels}/{c.method}/seed{c.seed}" for c in cells)
+def run_stamps(step, cells, results):
+    """Stamps to wait for: new runs', and those of runs evaluated here before. A committed run
+    without a stamp is left out: a missing stamp would force its re-evaluation."""
+    runs = [cell_run(c) for c in cells]
     return [stamp(step, run) for run in runs
-            if os.path.exists(stamp(step, run)) or not is_frozen(results, models, run)]
+            if os.path.exists(stamp(step, run)) or not os.path.exists(f"{results}/{run}/metrics.json")]
 
 
 def evaluation_inputs(results, models, **extra):
@@ -74,17 +71,30 @@ def evaluation_inputs(results, models, **extra):
     model, the test data and `extra` (patterns with {dataset})."""
 
     def inputs(wildcards):
-        run = run_path(wildcards)
-        if is_frozen(results, models, run):
+        run = cell_run(wildcards)
+        if is_frozen(f"{results}/{run}/metrics.json", f"{models}/{run}/model.pt"):
             return {}
         return {
             "model": f"{models}/{run}/model.pt",
             "test": ancient(f"{DATA}/{wildcards.dataset}/test.npz"),
             "meta": ancient(f"{DATA}/{wildcards.dataset}/meta.json"),
-            **{k: ancient(v.format(dataset=wildcards.dataset)) for k, v in extra.items()},
+            **{k: v.format(dataset=wildcards.dataset) for k, v in extra.items()},
         }
 
     return inputs
+
+
+def warn_stale(cells, results, models, make_spec):
+    """A committed run whose settings changed, in a checkout without its model: Snakemake has
+    no record to compare with, so say which settings differ and how to recompute it."""
+    for c in cells:
+        run = cell_run(c)
+        if os.path.exists(f"{models}/{run}/model.pt"):
+            continue  # made here: Snakemake's params trigger re-runs it
+        fields = stale_fields(f"{results}/{run}/metrics.json", make_spec(CFG, c.dataset, c.n_labels, c.method, c.seed))
+        if fields:
+            logger.warning(f"{results}/{run}/metrics.json was computed with other settings "
+                           f"({', '.join(fields)}); it stays as committed until you delete it")
 
 
 def without_stamps(*outputs):
@@ -147,3 +157,7 @@ def all_generation_metrics():
 def report_figures():
     """The report's figures: classification always, generation when the profile has any."""
     return {**FIGURES, **(GEN_FIGURES if generation_cells(CFG) else {})}
+
+
+warn_stale(grid_cells(CFG), f"{RESULTS}/runs", f"resources/models/{PROFILE}", run_spec)
+warn_stale(generation_cells(CFG), GEN_RUNS, GEN_MODELS, gen_spec)

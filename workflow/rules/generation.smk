@@ -60,6 +60,8 @@ rule evaluate_gan:
         grid=report(f"{GEN_RUNS}/{RUN}/samples.png", category="Samples", caption="../report/samples.rst"),
         done=touch(stamp("evaluate_gan", RUN)),
     params:
+        model=f"{GEN_MODELS}/{RUN}/model.pt",  # paths, so a frozen run fails clearly
+        extractor=EXTRACTOR,
         data=f"{DATA}/{{dataset}}",
         cache=f"resources/fidelity_cache/{PROFILE}",
         n_samples=GEN.get("n_samples", 10000),
@@ -72,6 +74,6 @@ rule evaluate_gan:
     conda:
         "../envs/semigan.yaml"
     shell:
-        "semigan evaluate-gan --model {input.model} --data {params.data} --extractor {input.extractor}"
+        "semigan evaluate-gan --model {params.model} --data {params.data} --extractor {params.extractor}"
         " --cache {params.cache} --n-samples {params.n_samples} {params.inception} {params.download}"
         " --grid {output.grid} --out {output.metrics} --threads {threads} > {log} 2>&1"

@@ -11,7 +11,7 @@ for _name, _target in CFG.get("paper_targets", {}).items():
                 f"{RESULTS}/runs/{c.dataset}/n{c.n_labels}/{c.method}/seed{c.seed}/metrics.json"
                 for c in paper_target_cells(CFG, _name)
             ]),
-            evaluated=run_stamps("evaluate", paper_target_cells(CFG, _name), f"{RESULTS}/runs", f"resources/models/{PROFILE}"),
+            evaluated=run_stamps("evaluate", paper_target_cells(CFG, _name), f"{RESULTS}/runs"),
             references=ancient(REFERENCES),
         output:
             md=f"{RESULTS}/paper/{_name}.md",

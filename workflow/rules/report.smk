@@ -6,7 +6,7 @@
 rule aggregate:
     input:
         metrics=ancient(all_metrics()),
-        evaluated=run_stamps("evaluate", grid_cells(CFG), f"{RESULTS}/runs", f"resources/models/{PROFILE}"),
+        evaluated=run_stamps("evaluate", grid_cells(CFG), f"{RESULTS}/runs"),
     output:
         runs=report(f"{RESULTS}/tables/runs.csv", category="Tables", caption="../report/runs.rst"),
         summary=report(f"{RESULTS}/tables/summary.csv", category="Tables", caption="../report/summary.rst"),
@@ -71,7 +71,7 @@ rule figures:
 rule generation_tables:
     input:
         metrics=ancient(all_generation_metrics()),
-        evaluated=run_stamps("evaluate_gan", generation_cells(CFG), GEN_RUNS, GEN_MODELS),
+        evaluated=run_stamps("evaluate_gan", generation_cells(CFG), GEN_RUNS),
     output:
         runs=report(f"{RESULTS}/tables/generation_runs.csv", category="Tables", caption="../report/generation_runs.rst"),
         summary=f"{RESULTS}/tables/generation_summary.csv",

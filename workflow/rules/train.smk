@@ -30,6 +30,7 @@ rule evaluate:
         metrics=f"{RESULTS}/runs/{RUN}/metrics.json",
         done=touch(stamp("evaluate", RUN)),
     params:
+        model=f"resources/models/{PROFILE}/{RUN}/model.pt",  # a path, so a frozen run fails clearly
         data=f"{DATA}/{{dataset}}",
     log:
         f"logs/{PROFILE}/evaluate/{RUN}.log",
@@ -37,5 +38,5 @@ rule evaluate:
     conda:
         "../envs/semigan.yaml"
     shell:
-        "semigan evaluate --model {input.model} --data {params.data}"
+        "semigan evaluate --model {params.model} --data {params.data}"
         " --out {output.metrics} > {log} 2>&1"
