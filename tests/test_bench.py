@@ -22,3 +22,17 @@ def test_benchmark_records_speed_and_curve(mnist_dir, tmp_path):
     assert saved["step_at_target"] == 10 and saved["seconds_to_target"] == saved["curve"][0]["train_seconds"]
     assert result["provenance"]["packages"]["torch"]
     assert not (tmp_path / "ck.pt").exists()
+
+
+def test_benchmark_stops_at_target_when_asked(mnist_dir, tmp_path):
+    labels = load_split(mnist_dir, "train").labels
+    write_split(make_split(labels, 100, 200, seed=0), tmp_path / "s.npz", {})
+    spec = RunSpec("test", "mnist", 100, 0, "supervised", "mlp28",
+                   TrainConfig(steps=30, batch_size=50, eval_every=10, log_every=10, init_size=100))
+    out = tmp_path / "bench.json"
+    reached = run_benchmark(spec, mnist_dir, tmp_path / "s.npz", out, tmp_path / "ck.pt",
+                            target_error_pct=100.0, stop_at_target=True)
+    assert reached["stopped_at_target"] and [c["step"] for c in reached["curve"]] == [10]
+    never = run_benchmark(spec, mnist_dir, tmp_path / "s.npz", out, tmp_path / "ck.pt",
+                          target_error_pct=0.0, stop_at_target=True)
+    assert not never["stopped_at_target"] and [c["step"] for c in never["curve"]] == [10, 20, 30]

@@ -226,7 +226,8 @@ def _cmd_bench(a) -> None:
 
     spec = RunSpec.from_dict(json.loads(a.spec))
     r = run_benchmark(spec, Path(a.data), Path(a.split), Path(a.out), Path(a.checkpoint),
-                      threads=a.threads, target_error_pct=a.target)
+                      threads=a.threads, target_error_pct=a.target,
+                      stop_at_target=a.stop_at_target)
     print(f"{r['benchmark']}: {r['iterations_per_second']:.1f} it/s, "
           f"{r['target_test_error_pct']}% test error after {r['seconds_to_target']} s")
 
@@ -386,6 +387,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--threads", type=int, default=None)
     s.add_argument("--checkpoint", required=True, help="resume state (removed when done)")
     s.add_argument("--target", type=float, default=1.5, help="test error %% for time-to-target")
+    s.add_argument("--stop-at-target", action="store_true",
+                   help="end training once the target is reached (default: the whole schedule)")
     s.set_defaults(func=_cmd_bench)
 
     s = sub.add_parser("bench-metrics", help="seconds for FID+IS+KID+PR of N generated images → JSON")

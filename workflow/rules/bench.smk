@@ -1,5 +1,7 @@
 # Efficiency benchmark (not part of `all`): iterations/s and test error vs training
 # wall-clock of one run, e.g. `snakemake results/bench/cpu/mnist/n100/ssl_gan/seed0.json`.
+# It stops at the first evaluation at or below the target test error (time-to-train);
+# `semigan bench` without --stop-at-target runs the whole schedule.
 rule bench:
     input:
         train=ancient(f"{DATA}/{{dataset}}/train.npz"),
@@ -21,7 +23,7 @@ rule bench:
         "../envs/semigan.yaml"
     shell:
         "semigan bench --spec {params.spec:q} --data {params.data} --split {input.split}"
-        " --out {output} --checkpoint {params.checkpoint} --threads {threads} 2> {log}"
+        " --out {output} --checkpoint {params.checkpoint} --threads {threads} --stop-at-target 2> {log}"
 
 
 # Metric speed (not part of `all`): FID+IS+KID+PR of 10k samples of one generation run,

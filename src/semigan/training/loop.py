@@ -244,7 +244,8 @@ class Trainer:
 
     def run(self, checkpoint: Path, on_eval=None) -> dict:
         """on_eval(trainer, row) is called after each validation (benchmarks use it); its
-        time is not counted as training time."""
+        time is not counted as training time, and a true return value ends training there
+        (a time-to-target benchmark stops once it has its answer)."""
         self._initialize()
         self.try_resume(checkpoint)
         cfg = self.cfg
@@ -265,11 +266,13 @@ class Trainer:
                 if row["val_acc"] > self.best["val_acc"]:
                     self.best = {"val_acc": row["val_acc"], "step": self.step,
                                  "state": copy.deepcopy({k: v.cpu() for k, v in self.ema.state_dict().items()})}
-                if on_eval is not None:
-                    on_eval(self, row)
+                stop = on_eval is not None and on_eval(self, row)
                 self.log(f"[{self.spec.name}] step {self.step} val_acc(ema)={row['val_acc']:.4f} "
                          f"val_acc(raw)={row['val_acc_raw']:.4f} best={self.best['val_acc']:.4f}"
                          f"@{self.best['step']}")
+                if stop:
+                    self.log(f"[{self.spec.name}] stopped at step {self.step} by the caller")
+                    break
             if self.step % cfg.checkpoint_every == 0 and self.step < cfg.steps:
                 _atomic_torch_save(self.state_dict(), checkpoint)
         return self.result()
