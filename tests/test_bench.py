@@ -6,11 +6,16 @@ from semigan.splits import make_split, write_split
 from semigan.training.loop import RunSpec, TrainConfig
 
 
-def test_benchmark_records_speed_and_curve(mnist_dir, tmp_path):
+def _mnist100_spec(mnist_dir, tmp_path, method: str, steps: int) -> RunSpec:
+    """A short MNIST-100 run evaluated every 10 steps; its split written to tmp_path/s.npz."""
     labels = load_split(mnist_dir, "train").labels
     write_split(make_split(labels, 100, 200, seed=0), tmp_path / "s.npz", {})
-    spec = RunSpec("test", "mnist", 100, 0, "ssl_gan", "mlp28",
-                   TrainConfig(steps=20, batch_size=50, eval_every=10, log_every=10, init_size=100))
+    return RunSpec("test", "mnist", 100, 0, method, "mlp28",
+                   TrainConfig(steps=steps, batch_size=50, eval_every=10, log_every=10, init_size=100))
+
+
+def test_benchmark_records_speed_and_curve(mnist_dir, tmp_path):
+    spec = _mnist100_spec(mnist_dir, tmp_path, "ssl_gan", steps=20)
     out = tmp_path / "bench.json"
     result = run_benchmark(spec, mnist_dir, tmp_path / "s.npz", out, tmp_path / "ck.pt", threads=2,
                            target_error_pct=100.0)
@@ -25,10 +30,7 @@ def test_benchmark_records_speed_and_curve(mnist_dir, tmp_path):
 
 
 def test_benchmark_stops_at_target_when_asked(mnist_dir, tmp_path):
-    labels = load_split(mnist_dir, "train").labels
-    write_split(make_split(labels, 100, 200, seed=0), tmp_path / "s.npz", {})
-    spec = RunSpec("test", "mnist", 100, 0, "supervised", "mlp28",
-                   TrainConfig(steps=30, batch_size=50, eval_every=10, log_every=10, init_size=100))
+    spec = _mnist100_spec(mnist_dir, tmp_path, "supervised", steps=30)
     out = tmp_path / "bench.json"
     reached = run_benchmark(spec, mnist_dir, tmp_path / "s.npz", out, tmp_path / "ck.pt",
                             target_error_pct=100.0, stop_at_target=True)
