@@ -208,6 +208,13 @@ def test_smoke_dag_through_dvc_repro(repo, tmp_path, mirror):
                        "runs/fashion_mnist/n100/supervised/seed0/metrics.json",
                        "runs/mnist/n100/supervised/seed0/metrics.json"]
     assert report_md.stat().st_mtime_ns != report_mtime  # the one call carried the change to report.md
+
+    # a run re-evaluated by one call reaches report.md in the next: the stamp left by the first
+    # makes its metrics an ordinary input (an empty stamp alone would not: same checksum)
+    one = "results/smoke/runs/mnist/n100/supervised/seed0/metrics.json"
+    _run(["snakemake", one, "--forcerun", one], work, env=env)
+    pending = _job_counts(_run(["snakemake", "-n"], work, env=env).stdout)
+    assert pending == REPORT_JOBS, pending
     shown = _run(["dvc", "exp", "show", "--csv", "--no-pager"], work).stdout.splitlines()
     header = shown[0].split(",")
     assert any(h.endswith("profiles.smoke.methods.supervised.hparams.lr") for h in header), header

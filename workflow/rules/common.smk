@@ -40,12 +40,18 @@ wildcard_constraints:
 
 
 # -- re-run propagation -----------------------------------------------------------------
-# Committed results (metrics, tables, figures) are ancient() inputs: a git clone sets their
-# mtimes in checkout order, which must not make finished work look stale. A job that really
-# runs also touches a stamp under resources/stamps/ (not in git); consumers take the stamps
-# as ordinary inputs, so one `snakemake` call carries a new or re-run result through to
-# report.md, while a clone (no stamps) computes nothing. Hand-edited inputs are tracked by
-# content (file_digest as a param). Runs committed elsewhere are frozen (semigan.committed).
+# A committed result (metrics, tables, figures) that was never made on this machine is an
+# ancient() input: a git clone sets mtimes in checkout order, which must not make finished
+# work look stale. A job that really runs also touches a stamp under resources/stamps/ (not
+# in git). Once it exists, the job's outputs are ordinary inputs (made_here), so a re-run
+# reaches report.md in the same call or a later one. The report steps' consumers also take
+# those steps' stamps as inputs: in a clone that adds a cell, aggregate runs on the new
+# metrics and its stamp, not its committed (ancient) tables, carries tables, figures and
+# report_md along (Snakemake does not propagate through an existing ancient() input). An
+# empty stamp cannot carry a re-run to a later call alone: Snakemake skips an input whose
+# checksum is unchanged.
+# Hand-edited inputs are tracked by content (file_digest as a param). Runs committed
+# elsewhere are frozen (semigan.committed).
 STAMPS = f"resources/stamps/{PROFILE}"
 
 
@@ -57,12 +63,15 @@ def cell_run(cell):
     return f"{cell.dataset}/n{cell.n_labels}/{cell.method}/seed{cell.seed}"
 
 
-def run_stamps(step, cells, results):
-    """Stamps to wait for: new runs', and those of runs evaluated here before. A committed run
-    without a stamp is left out: a missing stamp would force its re-evaluation."""
-    runs = [cell_run(c) for c in cells]
-    return [stamp(step, run) for run in runs
-            if os.path.exists(stamp(step, run)) or not os.path.exists(f"{results}/{run}/metrics.json")]
+def made_here(path, made_stamp):
+    """`path` as an input: ordinary if this machine made it (its stamp exists) or must make it,
+    else ancient()."""
+    return path if os.path.exists(made_stamp) or not os.path.exists(path) else ancient(path)
+
+
+def run_metrics(step, cells, results):
+    """Every cell's metrics.json (step: the rule that writes it), as made_here() decides."""
+    return [made_here(f"{results}/{cell_run(c)}/metrics.json", stamp(step, cell_run(c))) for c in cells]
 
 
 def evaluation_inputs(results, models, **extra):

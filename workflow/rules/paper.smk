@@ -7,11 +7,7 @@ for _name, _target in CFG.get("paper_targets", {}).items():
         name:
             _name
         input:
-            metrics=ancient([
-                f"{RESULTS}/runs/{c.dataset}/n{c.n_labels}/{c.method}/seed{c.seed}/metrics.json"
-                for c in paper_target_cells(CFG, _name)
-            ]),
-            evaluated=run_stamps("evaluate", paper_target_cells(CFG, _name), f"{RESULTS}/runs"),
+            metrics=run_metrics("evaluate", paper_target_cells(CFG, _name), f"{RESULTS}/runs"),
             references=ancient(REFERENCES),
         output:
             md=f"{RESULTS}/paper/{_name}.md",

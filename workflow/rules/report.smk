@@ -5,8 +5,7 @@
 
 rule aggregate:
     input:
-        metrics=ancient(all_metrics()),
-        evaluated=run_stamps("evaluate", grid_cells(CFG), f"{RESULTS}/runs"),
+        metrics=run_metrics("evaluate", grid_cells(CFG), f"{RESULTS}/runs"),
     output:
         runs=report(f"{RESULTS}/tables/runs.csv", category="Tables", caption="../report/runs.rst"),
         summary=report(f"{RESULTS}/tables/summary.csv", category="Tables", caption="../report/summary.rst"),
@@ -24,7 +23,7 @@ rule aggregate:
 
 rule tables:
     input:
-        summary=ancient(rules.aggregate.output.summary),
+        summary=made_here(rules.aggregate.output.summary, stamp("aggregate")),
         references=ancient(REFERENCES),
         aggregated=rules.aggregate.output.done,
     output:
@@ -47,7 +46,7 @@ rule tables:
 
 rule figures:
     input:
-        runs=ancient(rules.aggregate.output.runs),
+        runs=made_here(rules.aggregate.output.runs, stamp("aggregate")),
         references=ancient(REFERENCES),
         aggregated=rules.aggregate.output.done,
     output:
@@ -70,8 +69,7 @@ rule figures:
 
 rule generation_tables:
     input:
-        metrics=ancient(all_generation_metrics()),
-        evaluated=run_stamps("evaluate_gan", generation_cells(CFG), GEN_RUNS),
+        metrics=run_metrics("evaluate_gan", generation_cells(CFG), GEN_RUNS),
     output:
         runs=report(f"{RESULTS}/tables/generation_runs.csv", category="Tables", caption="../report/generation_runs.rst"),
         summary=f"{RESULTS}/tables/generation_summary.csv",
@@ -95,11 +93,14 @@ rule generation_tables:
 
 rule report_md:
     input:
-        runs=ancient(rules.aggregate.output.runs),
-        summary_md=ancient(rules.aggregate.output.markdown),
-        paper_md=ancient(rules.tables.output.paper_md),
-        figures=ancient([f"{RESULTS}/figures/{name}.png" for name in report_figures()]),
-        generation_md=ancient([f"{RESULTS}/tables/generation_summary.md"] if generation_cells(CFG) else []),
+        runs=made_here(rules.aggregate.output.runs, stamp("aggregate")),
+        summary_md=made_here(rules.aggregate.output.markdown, stamp("aggregate")),
+        paper_md=made_here(rules.tables.output.paper_md, stamp("tables")),
+        figures=[made_here(f"{RESULTS}/figures/{name}.png",
+                           stamp("generation_tables" if name in GEN_FIGURES else "figures"))
+                 for name in report_figures()],
+        generation_md=[made_here(rules.generation_tables.output.markdown, stamp("generation_tables"))]
+        if generation_cells(CFG) else [],
         made=[stamp(step) for step in ("aggregate", "tables", "figures")]
         + ([stamp("generation_tables")] if generation_cells(CFG) else []),
     output:
