@@ -69,9 +69,13 @@ def made_here(path, made_stamp):
     return path if os.path.exists(made_stamp) or not os.path.exists(path) else ancient(path)
 
 
+def metrics_file(results, cell):
+    return f"{results}/{cell_run(cell)}/metrics.json"
+
+
 def run_metrics(step, cells, results):
     """Every cell's metrics.json (step: the rule that writes it), as made_here() decides."""
-    return [made_here(f"{results}/{cell_run(c)}/metrics.json", stamp(step, cell_run(c))) for c in cells]
+    return [made_here(metrics_file(results, c), stamp(step, cell_run(c))) for c in cells]
 
 
 def evaluation_inputs(results, models, **extra):
@@ -116,10 +120,7 @@ def file_digest(path):
 
 
 def all_metrics():
-    return [
-        f"{RESULTS}/runs/{c.dataset}/n{c.n_labels}/{c.method}/seed{c.seed}/metrics.json"
-        for c in grid_cells(CFG)
-    ]
+    return [metrics_file(f"{RESULTS}/runs", c) for c in grid_cells(CFG)]
 
 
 def source_args(wildcards):
@@ -159,8 +160,7 @@ def pseudo_labeller(wildcards):
 
 
 def all_generation_metrics():
-    return [f"{GEN_RUNS}/{c.dataset}/n{c.n_labels}/{c.method}/seed{c.seed}/metrics.json"
-            for c in generation_cells(CFG)]
+    return [metrics_file(GEN_RUNS, c) for c in generation_cells(CFG)]
 
 
 def report_figures():
