@@ -29,9 +29,37 @@ def test_mean_std_n(tmp_path):
     single = summary[summary.method == "supervised"].iloc[0]
     assert single.n_seeds == 1 and single.test_error_pct_text == "20.00"
     assert (tmp_path / "runs.csv").read_text().count("\n") == 5
-    assert "| cpu | mnist | 100 | ssl_gan | 3 | 3.00 ± 2.65 | 20 |" in (tmp_path / "summary.md").read_text()
+    assert "| cpu | mnist | 100 | – | ssl_gan | 3 | 3.00 ± 2.65 | – | 20 |" in (tmp_path / "summary.md").read_text()
     assert json.loads((tmp_path / "metrics.json").read_text())["mnist"]["n100"]["ssl_gan"] == {
-        "test_error_pct_mean": 3.0, "test_error_pct_std": 2.6458, "n_seeds": 3}
+        "test_error_pct_mean": 3.0, "test_error_pct_std": 2.6458, "final_test_error_pct_mean": None,
+        "n_seeds": 3, "n_diverged": 0}
+
+
+def test_diverged_runs_are_counted_not_averaged(tmp_path):
+    """A diverged run stays in runs.csv, is left out of the mean and is named in the text."""
+    diverged = {"value": True, "reasons": ["final validation accuracy 9.8 % is at chance level"]}
+    paths = [_metrics(tmp_path, "ssl_gan", 0, 1.0, final={"test_error_pct": 1.5}, split_sizes={"val": 100}),
+             _metrics(tmp_path, "ssl_gan", 1, 3.0, final={"test_error_pct": 2.5}, split_sizes={"val": 100}),
+             _metrics(tmp_path, "ssl_gan", 2, 90.2, diverged=diverged, final={"test_error_pct": 90.0},
+                      split_sizes={"val": 100})]
+    summary = aggregate(paths, tmp_path / "runs.csv", tmp_path / "summary.csv",
+                        tmp_path / "metrics.json", tmp_path / "summary.md")
+    row = summary.iloc[0]
+    assert row.n_seeds == 2 and row.n_diverged == 1 and row.seeds == "0 1"
+    assert row.test_error_pct_mean == pytest.approx(2.0) and row.final_test_error_pct_mean == pytest.approx(2.0)
+    assert row.test_error_pct_text == "2.00 ± 1.41 (1 diverged, excluded)"
+    assert "| 100 | 100 | ssl_gan | 2 | 2.00 ± 1.41 (1 diverged, excluded) | 2.00 ± 0.71 |" in (
+        tmp_path / "summary.md").read_text()
+    runs = (tmp_path / "runs.csv").read_text()
+    assert "at chance level" in runs and runs.count("\n") == 4
+
+
+def test_cell_whose_every_run_diverged_keeps_its_row(tmp_path):
+    diverged = {"value": True, "reasons": ["x grew"]}
+    summary = aggregate([_metrics(tmp_path, "supervised", 0, 90.0, diverged=diverged)],
+                        tmp_path / "runs.csv", tmp_path / "summary.csv", tmp_path / "m.json", tmp_path / "s.md")
+    row = summary.iloc[0]
+    assert row.n_seeds == 0 and row.n_diverged == 1 and row.test_error_pct_text == "– (1 diverged, excluded)"
 
 
 def test_missing_file_names_the_path(tmp_path):

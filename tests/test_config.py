@@ -20,9 +20,18 @@ def test_every_profile_resolves(params, profile):
     assert eff["profile"] == profile and grid_cells(eff)
 
 
-def test_schema_knows_exactly_the_registered_methods():
-    schema = load_schema()
-    assert set(schema["$defs"]["methods"]["propertyNames"]["enum"]) == set(METHODS)
+def test_method_names_come_from_the_registry(params, monkeypatch):
+    """The schema does not repeat method names: a method registered in code (one line in
+    methods/__init__.py) is accepted by params at once, an unregistered one is refused."""
+    assert "supervised" not in str(load_schema())
+    cfg = copy.deepcopy(params)
+    cfg["methods"]["my_method"] = {"train": {"steps": 10}}
+    with pytest.raises(ParamsError, match=r"methods.my_method: 'my_method' is not a method; expected one of "
+                                          r"\['pseudo_label', 'ssl_gan', 'supervised'\]"):
+        resolve(cfg)
+    monkeypatch.setitem(METHODS, "my_method", METHODS["supervised"])
+    cfg["profiles"]["cpu"]["grid"] = {"datasets": {"mnist": [100]}, "seeds": [0], "methods": ["my_method"]}
+    assert [c.method for c in grid_cells(resolve(cfg))] == ["my_method"]
 
 
 def _bad(params, path, value):
@@ -39,9 +48,9 @@ def _bad(params, path, value):
     (["train", "steps"], "many", r"at train.steps: 'many' is not of type 'integer'"),
     (["train", "selection"], "best_test", r"at train.selection: 'best_test' is not one of"),
     (["profiles", "cpu", "grid"], {"datasets": {"mnist": [100]}, "seeds": [0], "methods": ["mixmatch"]},
-     r"at profiles.cpu.grid.methods.0: 'mixmatch' is not one of"),
+     r"profile 'cpu', grid.methods: 'mixmatch' is not a method; expected one of \['pseudo_label', 'ssl_gan', 'supervised'\]"),
     (["profiles", "cpu", "grid"], {"datasets": {"imagenet": [100]}, "seeds": [0], "methods": ["supervised"]},
-     r"grid.datasets.imagenet: no entry datasets.imagenet"),
+     r"grid.datasets: 'imagenet' has no entry datasets.imagenet"),
     (["split", "n_val"], 0, r"at split.n_val: 0 is less than the minimum of 1"),
 ])
 def test_schema_errors_name_the_key(params, path, value, pattern):
@@ -128,7 +137,7 @@ def test_user_image_folder_datasets_are_declared_with_a_path(params):
     cfg = copy.deepcopy(params)
     cfg["profiles"]["cpu"]["grid"] = {"datasets": {"pets": [20]}, "seeds": [0], "methods": ["supervised"]}
     cfg["datasets"]["pets"] = {"arch": "conv32"}
-    with pytest.raises(ParamsError, match=r"datasets.pets: not a registered dataset.*imagefolder"):
+    with pytest.raises(ParamsError, match=r"datasets: 'pets' is not a registered dataset.*imagefolder"):
         resolve(cfg)
     cfg["datasets"]["pets"]["imagefolder"] = "/data/pets.tar.gz"
     assert {c.dataset for c in grid_cells(resolve(cfg))} == {"pets"}
@@ -148,4 +157,52 @@ def test_generation_grid_blocks_unite_and_name_the_bad_block(params):
                              ("mnist", "ssl_cgan", 0), ("mnist", "ssl_cgan", 1)]
     cfg["profiles"]["cpu"]["generation_grid"][1]["datasets"] = {"mnist": [7]}
     with pytest.raises(ParamsError, match=r"generation_grid\[1\]"):
+        resolve(cfg)
+
+
+def test_grid_typo_in_a_block_names_the_word_the_block_and_the_methods(params):
+    """Issue 15 case 3: a misspelt method in one block of a list grid."""
+    cfg = copy.deepcopy(params)
+    cfg["profiles"]["cpu"]["grid"][0]["methods"] = ["supervised", "pseudo_lable"]
+    with pytest.raises(ParamsError) as err:
+        resolve(cfg)
+    msg = str(err.value)
+    assert msg == ("profile 'cpu', grid[0].methods: 'pseudo_lable' is not a method; expected one of "
+                   "['pseudo_label', 'ssl_gan', 'supervised'] (defined under methods)")
+
+
+def test_impossible_split_fails_at_resolve_naming_the_value(params):
+    """Issue 15 case 5: checked before any job (no download), from the registry's class counts."""
+    cfg = copy.deepcopy(params)
+    cfg["profiles"]["cpu"]["grid"] = {"datasets": {"mnist": [54000]}, "seeds": [0], "methods": ["supervised"]}
+    with pytest.raises(ParamsError, match=r"profile 'cpu', grid.datasets.mnist: 54000 labels \+ n_val 1000 need "
+                                          r"5501 training images per class, but the smallest class of mnist has 5421"):
+        resolve(cfg)
+    cfg["profiles"]["cpu"]["grid"]["datasets"] = {"mnist": [15]}
+    with pytest.raises(ParamsError, match=r"grid.datasets.mnist: 15 is not a multiple of the 10 classes"):
+        resolve(cfg)
+
+
+def test_image_folder_split_checked_once_its_cache_exists(params, tmp_path):
+    import json
+
+    cfg = copy.deepcopy(params)
+    cfg["data"]["root"] = str(tmp_path)
+    cfg["datasets"]["digits"] = {"arch": "mlp28", "imagefolder": "/data/digits"}
+    cfg["profiles"]["cpu"]["grid"] = {"datasets": {"digits": [50]}, "seeds": [0], "methods": ["supervised"]}
+    warnings = []
+    resolve(cfg, warn=warnings.append)  # not read yet: nothing known, nothing said
+    assert warnings == []
+    (tmp_path / "digits").mkdir()
+    (tmp_path / "digits" / "meta.json").write_text(json.dumps({"train_class_counts": [144] * 9 + [141]}))
+    resolve(cfg, warn=warnings.append)  # 5 + 100 + 1 = 106 ≤ 141 per class: feasible, but 70 % of the data
+    assert warnings == ["profile 'cpu': digits: n_val=1000 takes 70 % of its 1437 training images (more than "
+                        "10 %); set a smaller `datasets.digits.n_val`"]
+    cfg["datasets"]["digits"]["n_val"] = 100  # the documented per-dataset setting
+    warnings.clear()
+    resolve(cfg, warn=warnings.append)
+    assert warnings == []
+    cfg["datasets"]["digits"]["n_val"] = 1400
+    with pytest.raises(ParamsError, match=r"digits: 50 labels \+ n_val 1400 need 146 training images per class, "
+                                          r"but the smallest class of digits has 141"):
         resolve(cfg)

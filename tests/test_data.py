@@ -4,6 +4,7 @@ missing mirrors, and each reader on real (mirror) or synthetic files in the real
 import gzip
 import hashlib
 import io
+import json
 import pickle
 import shutil
 import tarfile
@@ -15,14 +16,15 @@ from PIL import Image
 
 from semigan.data import fetch, readers, sources
 from semigan.data.fetch import ChecksumError, MirrorError, fetch_dataset, fetch_file
-from semigan.data.store import load_meta, load_split, prepare_dataset
+from semigan.data.store import load_images, load_meta, prepare_dataset
+from semigan.splits import make_split
 
 
 def test_mirror_mnist_verified_by_decompressed_bytes(mnist_dir):
     meta = load_meta(mnist_dir)
     assert meta["n_train"] == 60000 and meta["n_test"] == 10000
     assert all("decompressed" in how for how in meta["files"].values())
-    train = load_split(mnist_dir, "train")
+    train = load_images(mnist_dir, "train")
     assert train.images.shape == (60000, 28, 28, 1) and train.images.dtype == np.uint8
     assert np.bincount(train.labels).tolist()[:3] == [5923, 6742, 5958]
 
@@ -168,7 +170,7 @@ def test_imagefolder_reader(tmp_path, as_archive):
 def test_prepare_dataset_writes_canonical_arrays(tmp_path, mirror):
     meta = prepare_dataset("fashion_mnist", tmp_path / "fm", tmp_path / "dl", str(mirror))
     assert meta["classes"][0] == "T-shirt/top" and meta["image_shape"] == [28, 28, 1]
-    test = load_split(tmp_path / "fm", "test")
+    test = load_images(tmp_path / "fm", "test")
     assert test.images.shape == (10000, 28, 28, 1) and np.bincount(test.labels).tolist() == [1000] * 10
 
 
@@ -181,6 +183,52 @@ def test_user_image_folder_dataset(tmp_path):
                 Image.fromarray(np.full((4, 4), 40 * i, np.uint8)).save(root / split / cls / f"{i}.png")
     meta = prepare_dataset("pets", tmp_path / "out", tmp_path / "dl", None, imagefolder=str(root))
     assert meta["classes"] == ["cat", "dog"] and meta["image_shape"] == [4, 4, 1]
-    assert load_split(tmp_path / "out", "train").labels.tolist() == [0, 0, 1, 1]
+    assert load_images(tmp_path / "out", "train").labels.tolist() == [0, 0, 1, 1]
     with pytest.raises(MirrorError, match="datasets.pets.imagefolder: .*does not exist"):
         prepare_dataset("pets", tmp_path / "o2", tmp_path / "dl", None, imagefolder=str(tmp_path / "nope"))
+
+
+def test_registered_class_counts_match_the_data(mnist_dir, tmp_path, mirror):
+    """The class counts the registry uses to check splits before any download are the data's."""
+    from semigan.data.sources import DATASETS
+
+    assert load_meta(mnist_dir)["train_class_counts"] == list(DATASETS["mnist"].train_class_counts)
+    assert np.bincount(load_images(mnist_dir, "train").labels).tolist() == list(DATASETS["mnist"].train_class_counts)
+
+
+def test_truncated_cache_is_named_with_the_remedy(tmp_path, mnist_dir, capsys):
+    """Issue 15 case 2: a truncated train.npz gives one clear error naming the file and how
+    to rebuild it — not numpy's BadZipFile from deep inside — also through the split command."""
+    import shutil
+
+    from semigan.cli import main
+    from semigan.data.store import CacheError
+
+    cache = tmp_path / "mnist"
+    shutil.copytree(mnist_dir, cache)
+    data = (cache / "train.npz").read_bytes()
+    (cache / "train.npz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CacheError, match=r"train.npz: sha256 .* differs from .* recorded in .*meta.json "
+                                         r"\(damaged or modified\); delete .*mnist and run `snakemake` again"):
+        load_images(cache, "train")
+    code = main(["split", "--data", str(cache), "--n-labels", "100", "--n-val", "1000", "--seed", "0",
+                 "--out", str(tmp_path / "s.npz")])
+    err = capsys.readouterr().err
+    assert code == 2 and "train.npz" in err and "Traceback" not in err and "BadZipFile" not in err
+    assert not (tmp_path / "s.npz").exists()
+    meta = json.loads((cache / "meta.json").read_text())  # a cache written before hashes were recorded
+    del meta["sha256"]
+    (cache / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(CacheError, match=r"train.npz: unreadable \(BadZipFile"):
+        load_images(cache, "train")
+
+
+def test_truncated_split_file_is_named(tmp_path, mnist_dir):
+    from semigan.data.store import CacheError
+    from semigan.splits import read_split, write_split
+
+    path = tmp_path / "seed0.npz"
+    write_split(make_split(load_images(mnist_dir, "train").labels, 100, 200, 0), path, {})
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(CacheError, match=r"seed0.npz: unreadable split file .*delete it and its .json"):
+        read_split(path)

@@ -10,9 +10,10 @@ from semigan.models.layers import WNConv2d, data_dependent_init
 SHAPES = {"mlp28": (1, 28, 28), "conv32": (3, 32, 32), "conv32_small": (3, 32, 32)}
 
 
-def test_schema_lists_exactly_the_registered_architectures():
-    enum = load_schema()["$defs"]["datasets"]["additionalProperties"]["properties"]["arch"]["enum"]
-    assert set(enum) == set(ARCHITECTURES) == set(SHAPES)
+def test_architecture_names_live_only_in_the_registry():
+    """The schema does not repeat them (resolve() checks names against ARCHITECTURES)."""
+    assert set(ARCHITECTURES) == set(SHAPES)
+    assert not any(name in str(load_schema()) for name in ARCHITECTURES)
 
 
 @pytest.mark.parametrize("name", sorted(SHAPES))
@@ -22,8 +23,7 @@ def test_classifier_and_generator_shapes(name):
     clf, gen = arch.classifier(10, shape).eval(), arch.generator(shape).eval()
     x = gen(gen.sample_z(6))
     assert x.shape == (6, *shape)
-    lo, hi = arch.pixel_range
-    assert lo <= x.min() and x.max() <= hi
+    assert x.std(0).mean() > 0.01  # different z, different images (not a constant output)
     logits, feats = clf.forward_features(x)
     assert logits.shape == (6, 10) and feats.shape == (6, clf.feature_dim)
 

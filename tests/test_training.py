@@ -11,14 +11,14 @@ import pytest
 import torch
 
 from semigan.splits import make_split, write_split
-from semigan.data.store import load_split
+from semigan.data.store import load_images
 from semigan.training.loop import RunSpec, Trainer, TrainConfig, train_run
 
 
 @pytest.fixture(scope="module")
 def split_path(mnist_dir, tmp_path_factory):
     path = tmp_path_factory.mktemp("split") / "split.npz"
-    labels = load_split(mnist_dir, "train").labels
+    labels = load_images(mnist_dir, "train").labels
     write_split(make_split(labels, 100, 200, seed=0), path, {})
     return path
 

@@ -125,6 +125,19 @@ def test_bad_params_fail_before_any_job(repo, tmp_path):
     assert "Job stats" not in out.stdout
     out = _run(["snakemake", "-n", "--config", "profile=laptop"], repo, check=False)
     assert out.returncode != 0 and "profile='laptop' is not defined" in out.stdout + out.stderr
+    assert "Traceback" not in out.stderr and 'File "' not in out.stderr  # one line, not a traceback
+
+
+def test_grid_typo_names_the_word_without_a_traceback(repo, tmp_path):
+    """Issue 15 case 3, through Snakemake: the misspelt method, its block and the known methods."""
+    work = _workdir(repo, tmp_path, edit=lambda p: p["profiles"]["cpu"]["grid"][0].update(
+        methods=["supervised", "pseudo_lable"]))
+    out = _run(["snakemake", "-n"], work, check=False)
+    errors = [line for line in out.stderr.splitlines() if "error" in line]
+    assert out.returncode == 1 and errors == [
+        "params.yaml: error: profile 'cpu', grid[0].methods: 'pseudo_lable' is not a method; expected one of "
+        "['pseudo_label', 'ssl_gan', 'supervised'] (defined under methods)"], out.stderr
+    assert "Traceback" not in out.stderr and "Job stats" not in out.stdout
 
 
 def test_conda_envs_parse_and_pin_every_package(repo):
@@ -139,12 +152,25 @@ def test_conda_envs_parse_and_pin_every_package(repo):
                     "=" in item and not isinstance(dep, dict)), f"{env.name}: {item} is not pinned"
 
 
+def _rule_blocks(text: str) -> list[str]:
+    """Every rule definition of a .smk file, named (`rule name:`) or not (`rule:`, as in a loop)."""
+    import re
+
+    starts = [m.start() for m in re.finditer(r"^[ \t]*rule\b[^\n]*:[ \t]*$", text, flags=re.M)]
+    return [text[a:b] for a, b in zip(starts, starts[1:] + [len(text)])]
+
+
 def test_every_rule_calls_the_package(repo):
-    for smk in (repo / "workflow" / "rules").glob("*.smk"):
-        text = smk.read_text()
-        for block in text.split("rule ")[1:]:
-            if "shell:" in block:
-                assert '"semigan ' in block.split("shell:")[1], f"{smk.name}: rule does not call semigan"
+    """Logic lives in src/semigan: a rule with an action runs `semigan …` through shell:,
+    never run:/script: code; rules without an action (targets) are fine."""
+    blocks = [(smk.name, b) for smk in sorted((repo / "workflow" / "rules").glob("*.smk"))
+              for b in _rule_blocks(smk.read_text())]
+    assert sum(1 for name, b in blocks if name == "paper.smk") == 1  # the anonymous `rule:` in a loop
+    assert len(blocks) >= 12
+    for name, block in blocks:
+        assert "run:" not in block and "script:" not in block, f"{name}: {block.splitlines()[0]} runs Python inline"
+        if "shell:" in block:
+            assert '"semigan ' in block.split("shell:")[1], f"{name}: {block.splitlines()[0]} does not call semigan"
 
 
 @pytest.mark.slow
@@ -168,7 +194,7 @@ def test_smoke_dag_through_dvc_repro(repo, tmp_path, mirror):
     metrics = sorted(runs.rglob("metrics.json"))
     assert len(metrics) == 9
     m = json.loads((runs / "mnist/n100/ssl_gan/seed0/metrics.json").read_text())
-    assert 0.0 <= m["test_error_pct"] < 90.0
+    assert m["test_error_pct"] < 90.0 and not m["diverged"]["value"]
     assert m["provenance"]["train"]["git"]["commit"] != "unknown"
     assert m["provenance"]["train"]["packages"]["torch"] and m["config"]["method"] == "ssl_gan"
     assert (work / "dvc.lock").exists()
@@ -180,7 +206,7 @@ def test_smoke_dag_through_dvc_repro(repo, tmp_path, mirror):
     gen = work / "results" / "smoke" / "generation" / "mnist" / "n100"
     for method in ("gan", "cgan_labeled", "cgan_pseudo", "ssl_cgan", "cgan_full"):
         g = json.loads((gen / method / "seed0" / "metrics.json").read_text())
-        assert g["domain"]["fid"] >= 0 and 0 <= g["domain"]["precision"] <= 1
+        assert g["domain"]["n_samples"] == 1000 and g["domain"]["reference"]  # the smoke profile's sample count
         assert g["inception"]["computed"] is False and "downloads are disabled" in g["inception"]["reason"]
         assert (g["class_consistency"]["overall"] is None) == (method == "gan")
         assert (gen / method / "seed0" / "samples.png").stat().st_size > 0

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from .atomic import atomic_path
+
 REQUIRED = ("profile", "dataset", "n_labels", "method", "seed", "test_error_pct",
             "test_accuracy", "train_seconds", "steps_per_second")
 KEYS = ["profile", "dataset", "n_labels", "method"]
@@ -37,11 +39,17 @@ def runs_table(paths: list[Path]) -> pd.DataFrame:
     for path in paths:
         m = read_metrics(path)
         row = {k: m[k] for k in REQUIRED}
+        final, sizes = m.get("final") or {}, m.get("split_sizes") or {}
         row.update({
+            "diverged": bool((m.get("diverged") or {}).get("value", False)),
+            "diverged_reasons": "; ".join((m.get("diverged") or {}).get("reasons", [])),
+            "final_test_error_pct": final.get("test_error_pct"),  # absent in runs evaluated before it was recorded
+            "n_val": sizes.get("val"),
             "selected_step": m.get("selection", {}).get("step"),
             "selected_val_acc": m.get("selection", {}).get("val_acc"),
             "train_steps": m.get("train_steps"),
             "git_commit": m.get("provenance", {}).get("train", {}).get("git", {}).get("commit"),
+            "code_sha256": m.get("provenance", {}).get("train", {}).get("code_sha256"),
             "device": m.get("provenance", {}).get("train", {}).get("device", {}).get("device"),
             "split_sha256": m.get("split_sha256"),
             "dataset_note": m.get("dataset_note", ""),
@@ -53,16 +61,45 @@ def runs_table(paths: list[Path]) -> pd.DataFrame:
     return pd.DataFrame(rows).sort_values(KEYS + ["seed"]).reset_index(drop=True)
 
 
+def _mean_std_text(mean, std) -> str:
+    if pd.isna(mean):
+        return "–"
+    return f"{mean:.2f} ± {std:.2f}" if pd.notna(std) else f"{mean:.2f}"
+
+
 def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
-    grouped = runs.groupby(KEYS, sort=True)
-    out = grouped[SUMMARISED].agg(["mean", "std"])
+    """Mean ± std over seeds of the runs that did not diverge; diverged runs are counted
+    (n_diverged) and named in the text column, never averaged in. The final-EMA error is
+    summarised over the runs that recorded it (n_final)."""
+    runs = runs.copy()
+    for col, default in (("diverged", False), ("final_test_error_pct", float("nan")), ("n_val", float("nan"))):
+        if col not in runs:
+            runs[col] = default
+    runs["diverged"] = runs["diverged"].fillna(False).astype(bool)
+    ok = runs[~runs["diverged"]]
+    grouped_all = runs.groupby(KEYS, sort=True)
+    grouped = ok.groupby(KEYS, sort=True)
+    ok_seeds = {key: list(rows["seed"]) for key, rows in grouped}
+    out = grouped[SUMMARISED + ["final_test_error_pct"]].agg(["mean", "std"])
     out.columns = [f"{a}_{b}" for a, b in out.columns]
-    out.insert(0, "n_seeds", grouped.size())
-    out["seeds"] = grouped["seed"].agg(lambda s: " ".join(str(v) for v in sorted(s)))
+    out = out.reindex(grouped_all.size().index)  # a cell whose every run diverged keeps its row
+    out.insert(0, "n_seeds", grouped.size().reindex(out.index).fillna(0).astype(int))
+    out.insert(1, "n_diverged", grouped_all["diverged"].sum().astype(int))
+    out["n_final"] = grouped["final_test_error_pct"].count().reindex(out.index).fillna(0).astype(int)
+    out["seeds"] = [" ".join(str(v) for v in sorted(ok_seeds.get(key, []))) for key in out.index]
+    out["n_val"] = grouped_all["n_val"].agg(lambda v: " / ".join(str(int(x)) for x in sorted(set(v.dropna()))) or "–")
     out["test_error_pct_text"] = [
-        f"{m:.2f} ± {s:.2f}" if pd.notna(s) else f"{m:.2f}"
-        for m, s in zip(out["test_error_pct_mean"], out["test_error_pct_std"])]
+        _mean_std_text(m, s) + (f" ({d} diverged, excluded)" if d else "")
+        for m, s, d in zip(out["test_error_pct_mean"], out["test_error_pct_std"], out["n_diverged"])]
+    out["final_test_error_pct_text"] = [
+        _mean_std_text(m, s) + (f" ({n} of {k} runs)" if 0 < n < k else "")
+        for m, s, n, k in zip(out["final_test_error_pct_mean"], out["final_test_error_pct_std"],
+                              out["n_final"], out["n_seeds"])]
     return out.reset_index()
+
+
+def _rounded(value, digits: int = 4):
+    return None if pd.isna(value) else round(float(value), digits)
 
 
 def summary_metrics(summary: pd.DataFrame) -> dict:
@@ -71,20 +108,24 @@ def summary_metrics(summary: pd.DataFrame) -> dict:
     for row in summary.itertuples(index=False):
         cell = out.setdefault(row.dataset, {}).setdefault(f"n{row.n_labels}", {})
         cell[row.method] = {
-            "test_error_pct_mean": round(float(row.test_error_pct_mean), 4),
-            "test_error_pct_std": None if pd.isna(row.test_error_pct_std) else round(float(row.test_error_pct_std), 4),
+            "test_error_pct_mean": _rounded(row.test_error_pct_mean),
+            "test_error_pct_std": _rounded(row.test_error_pct_std),
+            "final_test_error_pct_mean": _rounded(row.final_test_error_pct_mean),
             "n_seeds": int(row.n_seeds),
+            "n_diverged": int(row.n_diverged),
         }
     return out
 
 
 def summary_markdown(summary: pd.DataFrame) -> str:
     """A GitHub-renderable table: one row per dataset × labels × method."""
-    lines = ["| profile | dataset | labels | method | seeds | test error % (mean ± std) | train s/run |",
-             "| --- | --- | ---: | --- | ---: | ---: | ---: |"]
+    lines = ["| profile | dataset | labels | validation images | method | seeds | test error % (best val, mean ± std) "
+             "| test error % (final EMA) | train s/run |",
+             "| --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |"]
     for r in summary.itertuples(index=False):
-        lines.append(f"| {r.profile} | {r.dataset} | {r.n_labels} | {r.method} | {r.n_seeds} | "
-                     f"{r.test_error_pct_text} | {r.train_seconds_mean:.0f} |")
+        train_s = "–" if pd.isna(r.train_seconds_mean) else f"{r.train_seconds_mean:.0f}"
+        lines.append(f"| {r.profile} | {r.dataset} | {r.n_labels} | {r.n_val} | {r.method} | {r.n_seeds} | "
+                     f"{r.test_error_pct_text} | {r.final_test_error_pct_text} | {train_s} |")
     return "\n".join(lines) + "\n"
 
 
@@ -93,12 +134,14 @@ def aggregate(paths: list[Path], runs_csv: Path, summary_csv: Path,
     runs = runs_table(paths)
     summary = summary_table(runs)
     for df, out in ((runs, runs_csv), (summary, summary_csv)):
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        df.to_csv(out, index=False, float_format="%.10g")
+        with atomic_path(out) as tmp:
+            df.to_csv(tmp, index=False, float_format="%.10g")
     if summary_md is not None:
-        Path(summary_md).write_text(summary_markdown(summary))
+        with atomic_path(summary_md) as tmp:
+            tmp.write_text(summary_markdown(summary))
     if metrics_json is not None:
-        Path(metrics_json).write_text(json.dumps(summary_metrics(summary), indent=2) + "\n")
+        with atomic_path(metrics_json) as tmp:
+            tmp.write_text(json.dumps(summary_metrics(summary), indent=2) + "\n")
     return summary
 
 

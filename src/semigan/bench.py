@@ -15,18 +15,23 @@ import torch
 
 from . import provenance
 from .atomic import atomic_path
-from .data.store import load_split
+from .data.store import load_images
 from .training.loop import RunSpec, Trainer, accuracy
 
 
 def run_benchmark(spec: RunSpec, data_dir: Path, split_path: Path, out: Path,
                   checkpoint: Path, threads: int | None = None,
-                  target_error_pct: float = 1.5, stop_at_target: bool = False) -> dict:
+                  target_error_pct: float | None = None, stop_at_target: bool = False) -> dict:
     """stop_at_target: end training at the first evaluation that reaches the target
-    (time-to-train, as MLPerf measures it) instead of running the whole schedule."""
+    (time-to-train, as MLPerf measures it) instead of running the whole schedule. Without a
+    target the whole schedule runs and only the curve is recorded."""
+    if stop_at_target and target_error_pct is None:
+        from .errors import UsageError
+
+        raise UsageError("--stop-at-target needs --target (a test error in %)")
     if threads:
         torch.set_num_threads(threads)
-    test = load_split(Path(data_dir), "test")
+    test = load_images(Path(data_dir), "test")
     trainer = Trainer(spec, Path(data_dir), Path(split_path))
     test_x = torch.from_numpy(test.images).to(trainer.device)
     test_y = torch.from_numpy(test.labels).to(trainer.device)
@@ -44,7 +49,7 @@ def run_benchmark(spec: RunSpec, data_dir: Path, split_path: Path, out: Path,
     t0 = time.perf_counter()
     trainer.run(Path(checkpoint), on_eval=on_eval)
     Path(checkpoint).unlink(missing_ok=True)
-    reached = [c for c in curve if c["test_error_pct_ema"] <= target_error_pct]
+    reached = [c for c in curve if target_error_pct is not None and c["test_error_pct_ema"] <= target_error_pct]
     result = {
         "benchmark": f"{spec.method} {spec.dataset}-{spec.n_labels} seed {spec.seed}",
         "spec": spec.to_dict(),

@@ -16,10 +16,10 @@ def _cmd_download(a) -> None:
 
 
 def _cmd_split(a) -> None:
-    from .data.store import load_split
+    from .data.store import load_images
     from .splits import make_split, write_split
 
-    labels = load_split(Path(a.data), "train").labels
+    labels = load_images(Path(a.data), "train").labels
     split = make_split(labels, a.n_labels, a.n_val, a.seed)
     meta = write_split(split, Path(a.out), {"dataset": Path(a.data).name, "n_labels": a.n_labels,
                                             "n_val": a.n_val, "seed": a.seed})
@@ -45,11 +45,17 @@ def _require_model(path: str) -> Path:
 
 
 def _cmd_evaluate(a) -> None:
+    from .divergence import DivergenceRule
     from .evaluate import evaluate_run, write_metrics
 
-    metrics = evaluate_run(_require_model(a.model), Path(a.data))
+    rule = DivergenceRule(a.chance_factor, a.loss_growth)
+    metrics = evaluate_run(_require_model(a.model), Path(a.data), Path(a.split) if a.split else None, rule)
     write_metrics(metrics, Path(a.out))
-    print(f"{metrics['run']}: test error {metrics['test_error_pct']:.2f}%")
+    final = metrics["final"]["test_error_pct"]
+    print(f"{metrics['run']}: test error {metrics['test_error_pct']:.2f}% (selected on validation), "
+          f"{final:.2f}% (final EMA)")
+    if metrics["diverged"]["value"]:
+        print(f"{metrics['run']}: DIVERGED: {'; '.join(metrics['diverged']['reasons'])}", file=sys.stderr)
 
 
 def _cmd_aggregate(a) -> None:
@@ -248,6 +254,25 @@ def _cmd_check(a) -> None:
     print(f"params OK: profile {effective['profile']!r}, {len(grid_cells(effective))} runs")
 
 
+def _cmd_show_spec(a) -> None:
+    from .committed import stale_fields
+    from .config import load_params, resolve, run_spec, show_spec
+
+    overrides = {"profile": a.profile} if a.profile else {}
+    config = load_params(a.params, **overrides)
+    print(show_spec(config, a.run))
+    effective = resolve(config, warn=lambda msg: None)
+    dataset, n, method, seed = a.run.strip("/").split("/")
+    committed = Path("results") / effective["profile"] / "runs" / a.run.strip("/") / "metrics.json"
+    if committed.is_file():
+        spec = run_spec(effective, dataset, int(n[1:]), method, int(seed.removeprefix("seed")))
+        fields = stale_fields(committed, spec)
+        print(f"# {committed}: " + ("computed with exactly these settings" if not fields
+                                     else f"computed with other values of {', '.join(fields)}"))
+    else:
+        print(f"# no committed result at {committed}")
+
+
 def _training_files(s: argparse.ArgumentParser) -> None:
     """What every training command reads and writes."""
     s.add_argument("--data", required=True)
@@ -286,6 +311,11 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("evaluate", help="test-set metrics of a trained run")
     s.add_argument("--model", required=True)
     s.add_argument("--data", required=True)
+    s.add_argument("--split", default=None, help="the run's split file (records its sizes for older runs)")
+    s.add_argument("--chance-factor", type=float, default=1.5,
+                   help="diverged if final validation accuracy ≤ this × 1/n_classes")
+    s.add_argument("--loss-growth", type=float, default=100.0,
+                   help="diverged if a training loss ends above this × its first logged value")
     s.add_argument("--out", required=True)
     s.set_defaults(func=_cmd_evaluate)
 
@@ -386,7 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.add_argument("--threads", type=int, default=None)
     s.add_argument("--checkpoint", required=True, help="resume state (removed when done)")
-    s.add_argument("--target", type=float, default=1.5, help="test error %% for time-to-target")
+    s.add_argument("--target", type=float, default=None, help="test error %% for time-to-target (none: the curve only)")
     s.add_argument("--stop-at-target", action="store_true",
                    help="end training once the target is reached (default: the whole schedule)")
     s.set_defaults(func=_cmd_bench)
@@ -399,6 +429,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.add_argument("--threads", type=int, default=None)
     s.set_defaults(func=_cmd_bench_metrics)
+
+    s = sub.add_parser("show-spec", help="a run's effective settings and the params.yaml layer that set each")
+    s.add_argument("run", help="<dataset>/n<labels>/<method>/seed<seed>, e.g. mnist/n100/ssl_gan/seed0")
+    s.add_argument("--params", default="params.yaml")
+    s.add_argument("--profile", default=None)
+    s.set_defaults(func=_cmd_show_spec)
 
     s = sub.add_parser("check-params", help="validate params.yaml for a profile")
     s.add_argument("--params", default="params.yaml")
@@ -413,13 +449,15 @@ def main(argv: list[str] | None = None) -> int:
     from .config import ParamsError
     from .data.fetch import ChecksumError, MirrorError
     from .data.readers import CorruptFileError
+    from .data.store import CacheError
+    from .divergence import DivergenceError
     from .errors import UnknownNameError, UsageError
     from .references import ReferenceError
 
     try:
         args.func(args)
     except (ParamsError, MetricsError, ChecksumError, MirrorError, CorruptFileError,
-            UnknownNameError, ReferenceError, UsageError) as exc:
+            UnknownNameError, ReferenceError, UsageError, DivergenceError, CacheError) as exc:
         print(f"semigan {args.command}: error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -9,7 +9,10 @@ hyper-parameters, each error naming the offending key and what was expected.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import itertools
+import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,8 +64,9 @@ def deep_merge(base: dict, patch: dict) -> dict:
     return out
 
 
-def resolve(config: dict) -> dict:
-    """Validate and return the effective configuration of the selected profile."""
+def resolve(config: dict, warn=None) -> dict:
+    """Validate and return the effective configuration of the selected profile. `warn`
+    receives advice that does not stop the run (default: printed to stderr)."""
     validate_schema(config)
     name = config["profile"]
     profiles = config["profiles"]
@@ -71,21 +75,82 @@ def resolve(config: dict) -> dict:
     base = {k: v for k, v in config.items() if k != "profiles"}
     patch = {k: v for k, v in profiles[name].items() if k != "description"}
     effective = deep_merge(base, patch)
+    _check_registered_names(effective)
     blocks = grid_blocks(effective)
     for i, block in enumerate(blocks):
         _check_grid_block(effective, block, "grid" if len(blocks) == 1 else f"grid[{i}]")
-    for name, target in (effective.get("paper_targets") or {}).items():
-        _check_grid_block(effective, target["grid"], f"paper_targets.{name}.grid")
+    for target_name, target in (effective.get("paper_targets") or {}).items():
+        _check_grid_block(effective, target["grid"], f"paper_targets.{target_name}.grid")
     for cell in grid_cells(effective):
         run_spec(effective, cell.dataset, cell.n_labels, cell.method, cell.seed)  # checks hyper-parameters and train settings of every run
     gen_blocks = generation_blocks(effective)
     for i, block in enumerate(gen_blocks):
         _check_grid_block(dict(effective, methods=effective["generation"]["methods"]), block,
-                          "generation_grid" if len(gen_blocks) == 1 else f"generation_grid[{i}]")
+                          "generation_grid" if len(gen_blocks) == 1 else f"generation_grid[{i}]",
+                          what="generation method", defined_under="generation.methods")
     if gen_blocks:
         for cell in generation_cells(effective):
             gen_spec(effective, cell.dataset, cell.n_labels, cell.method, cell.seed)
+    warn = warn or (lambda msg: print(f"semigan: warning: {msg}", file=sys.stderr))
+    for msg in split_warnings(effective):
+        warn(msg)
     return effective
+
+
+def _check_registered_names(effective: dict) -> None:
+    """Method and architecture names come from their registries (the schema only checks
+    their shape), so adding one to its registry is all it takes."""
+    from .methods import METHODS
+    from .models import ARCHITECTURES
+
+    where = f"profile {effective['profile']!r}"
+    for method in effective["methods"]:
+        if method not in METHODS:
+            raise ParamsError(f"{where}: methods.{method}: {method!r} is not a method; "
+                              f"expected one of {sorted(METHODS)}")
+    for dataset, entry in effective["datasets"].items():
+        if "arch" not in entry:
+            raise ParamsError(f"{where}: datasets.{dataset} has no arch; expected one of {sorted(ARCHITECTURES)}")
+        if entry["arch"] not in ARCHITECTURES:
+            raise ParamsError(f"{where}: datasets.{dataset}.arch: {entry['arch']!r} is not an architecture; "
+                              f"expected one of {sorted(ARCHITECTURES)}")
+
+
+def n_val_of(effective: dict, dataset: str) -> int:
+    """Validation images of a dataset's splits: datasets.<name>.n_val, else split.n_val."""
+    return int(effective["datasets"].get(dataset, {}).get("n_val", effective["split"]["n_val"]))
+
+
+def train_class_counts(effective: dict, dataset: str) -> list[int] | None:
+    """Training images per class: from the registry for registered datasets, from the cache's
+    meta.json for image folders once it exists; None when not known yet."""
+    from .data.sources import DATASETS
+
+    if dataset in DATASETS and "imagefolder" not in effective["datasets"].get(dataset, {}):
+        return list(DATASETS[dataset].train_class_counts) or None
+    meta = Path(effective["data"]["root"]) / dataset / "meta.json"
+    if meta.is_file():
+        counts = json.loads(meta.read_text()).get("train_class_counts")
+        return list(counts) if counts else None
+    return None
+
+
+VAL_SHARE = 0.1  # warn when validation takes more than this share of the training images
+
+
+def split_warnings(effective: dict) -> list[str]:
+    """Advice on validation sizes that eat a dataset (the rule: n_val above 10 % of its
+    training images) — the run still works, but the semi-supervised methods lose that many
+    unlabelled images."""
+    out = []
+    for dataset in sorted({c.dataset for c in grid_cells(effective)}):
+        counts = train_class_counts(effective, dataset)
+        n_val = n_val_of(effective, dataset)
+        if counts and n_val > VAL_SHARE * sum(counts):
+            out.append(f"profile {effective['profile']!r}: {dataset}: n_val={n_val} takes "
+                       f"{100 * n_val / sum(counts):.0f} % of its {sum(counts)} training images "
+                       f"(more than {100 * VAL_SHARE:.0f} %); set a smaller `datasets.{dataset}.n_val`")
+    return out
 
 
 def generation_blocks(effective: dict) -> list[dict]:
@@ -111,6 +176,9 @@ def gen_spec(effective: dict, dataset: str, n_labels: int, method: str, seed: in
                           f"defined: {sorted(gen['methods'])}")
     m = gen["methods"][method]
     where = f"profile {effective['profile']!r}, generation run {dataset}/n{n_labels}/{method}/seed{seed}"
+    if m.get("classifier") and m["classifier"] not in effective["methods"]:
+        raise ParamsError(f"profile {effective['profile']!r}: generation.methods.{method}.classifier: "
+                          f"{m['classifier']!r} is not a method; expected one of {sorted(effective['methods'])}")
     try:
         spec = GenSpec(profile=effective["profile"], dataset=dataset, n_labels=int(n_labels), seed=int(seed),
                        method=method, labels=m["labels"], classifier=m.get("classifier"),
@@ -131,31 +199,47 @@ def grid_blocks(effective: dict) -> list[dict]:
     return grid if isinstance(grid, list) else [grid]
 
 
-def _check_grid_block(effective: dict, block: dict, where: str) -> None:
+def _check_grid_block(effective: dict, block: dict, where: str, what: str = "method",
+                      defined_under: str = "methods") -> None:
     from .data.sources import DATASETS
 
+    where = f"profile {effective['profile']!r}, {where}"
     for key in ("datasets", "seeds", "methods"):
         if key not in block:
-            raise ParamsError(f"profile {effective['profile']!r}: {where}.{key} is missing")
+            raise ParamsError(f"{where}.{key} is missing")
     for dataset in block["datasets"]:
         if dataset not in effective["datasets"]:
-            raise ParamsError(f"{where}.datasets.{dataset}: no entry datasets.{dataset} "
+            raise ParamsError(f"{where}.datasets: {dataset!r} has no entry datasets.{dataset} "
                               f"(with its arch); defined: {sorted(effective['datasets'])}")
         if dataset not in DATASETS and "imagefolder" not in effective["datasets"][dataset]:
-            raise ParamsError(f"datasets.{dataset}: not a registered dataset {sorted(DATASETS)}; "
-                              "declare your own images with `imagefolder: <folder or .tar.gz>`")
+            raise ParamsError(f"{where}.datasets: {dataset!r} is not a registered dataset "
+                              f"{sorted(DATASETS)}; declare your own images with "
+                              f"`datasets.{dataset}.imagefolder: <folder or .tar.gz>`")
     for method in block["methods"]:
         if method not in effective["methods"]:
-            raise ParamsError(f"{where}.methods: {method!r} has no settings under methods.{method}")
-    n_val = effective["split"]["n_val"]
+            raise ParamsError(f"{where}.methods: {method!r} is not a {what}; expected one of "
+                              f"{sorted(effective['methods'])} (defined under {defined_under})")
     for dataset, n_labels in block["datasets"].items():
-        if dataset not in DATASETS:
-            continue  # an image folder's classes are known once it is read (the split checks)
-        k = len(DATASETS[dataset].classes)
-        for what, n in [(f"{where}.datasets.{dataset}", n) for n in n_labels] + [("split.n_val", n_val)]:
-            if n % k:
-                raise ParamsError(f"{what}: {n} is not a multiple of the {k} classes of "
-                                  f"{dataset}; class-balanced splits need one")
+        _check_split_feasible(effective, dataset, n_labels, f"{where}.datasets.{dataset}")
+
+
+def _check_split_feasible(effective: dict, dataset: str, n_labels: list[int], where: str) -> None:
+    """Class-balanced splits need n_labels and n_val to be multiples of the class count, and
+    labels + validation + one unlabelled image per class within the smallest class."""
+    counts = train_class_counts(effective, dataset)
+    if not counts:
+        return  # an image folder not read yet: the split job checks
+    k, n_val = len(counts), n_val_of(effective, dataset)
+    for value, name in [(n, where) for n in n_labels] + [(n_val, f"n_val of {dataset}")]:
+        if value % k:
+            raise ParamsError(f"{name}: {value} is not a multiple of the {k} classes of {dataset}; "
+                              "class-balanced splits need one")
+    smallest = min(counts)
+    for n in n_labels:
+        if n // k + n_val // k + 1 > smallest:
+            raise ParamsError(f"{where}: {n} labels + n_val {n_val} need {n // k + n_val // k + 1} "
+                              f"training images per class, but the smallest class of {dataset} has "
+                              f"{smallest}; expected n_labels + n_val ≤ {k * (smallest - 1)}")
 
 
 @dataclass(frozen=True)
@@ -214,3 +298,87 @@ def load_params(path: str | Path = "params.yaml", **overrides) -> dict:
     config = yaml.safe_load(Path(path).read_text())
     config.update(overrides)
     return config
+
+
+def spec_sources(config: dict, dataset: str, method: str) -> dict[str, str]:
+    """Where each setting of a classification run comes from: the dotted params.yaml path of
+    the last layer that sets it, in run_spec's order of precedence (general train → dataset →
+    method → method on this dataset; within each, the profile's value over the base one).
+    Settings no layer sets are the code's defaults."""
+    from .methods import METHODS
+    from .training.loop import TrainConfig
+
+    profile = config["profile"]
+    raw = {"": {k: v for k, v in config.items() if k != "profiles"},
+           f"profiles.{profile}.": config["profiles"][profile]}
+
+    def layers(*path):
+        for prefix, root in raw.items():
+            node = root
+            for key in path:
+                node = node.get(key) if isinstance(node, dict) else None
+            if isinstance(node, dict):
+                yield prefix + ".".join(path), node
+
+    sources: dict[str, str] = {}
+    for name, node in layers("datasets", dataset):
+        if "arch" in node:
+            sources["arch"] = f"{name}.arch"
+    train_layers = [("train",), ("datasets", dataset, "train"), ("methods", method, "train"),
+                    ("methods", method, "per_dataset", dataset, "train")]
+    for f in dataclasses.fields(TrainConfig):
+        sources[f"train.{f.name}"] = "default (TrainConfig)"
+    for path in train_layers:
+        for name, node in layers(*path):
+            for key in node:
+                sources[f"train.{key}"] = f"{name}.{key}"
+    hp_class = METHODS[method].hparams_class
+    for f in dataclasses.fields(hp_class):
+        sources[f"hparams.{f.name}"] = f"default ({hp_class.__name__})"
+    for path in [("methods", method, "hparams"), ("methods", method, "per_dataset", dataset, "hparams")]:
+        for name, node in layers(*path):
+            for key in node:
+                sources[f"hparams.{key}"] = f"{name}.{key}"
+    return sources
+
+
+def show_spec(config: dict, run: str) -> str:
+    """A run's effective settings, one per line with the params.yaml layer that set it."""
+    from .methods import METHODS, parse_hparams
+
+    effective = resolve(config, warn=lambda msg: None)
+    try:
+        dataset, n, method, seed = run.strip("/").split("/")
+        n_labels, seed_no = int(n.removeprefix("n")), int(seed.removeprefix("seed"))
+    except ValueError:
+        raise ParamsError(f"run {run!r}: expected <dataset>/n<labels>/<method>/seed<seed>, "
+                          "e.g. mnist/n100/ssl_gan/seed0") from None
+    if method not in effective["methods"] or dataset not in effective["datasets"]:
+        raise ParamsError(f"run {run!r}: method {method!r} or dataset {dataset!r} is not defined in profile "
+                          f"{effective['profile']!r}; methods: {sorted(effective['methods'])}, "
+                          f"datasets: {sorted(effective['datasets'])}")
+    spec = run_spec(effective, dataset, n_labels, method, seed_no)
+    hparams = dataclasses.asdict(parse_hparams(METHODS[method].hparams_class, spec["hparams"], method))
+    values = {"arch": spec["arch"], "split.n_val": n_val_of(effective, dataset),
+              **{f"train.{k}": v for k, v in spec["train"].items()},
+              **{f"hparams.{k}": v for k, v in hparams.items()}}
+    sources = spec_sources(config, dataset, method)
+    n_val_key = f"datasets.{dataset}.n_val"
+    sources["split.n_val"] = next((f"{p}{n_val_key}" for p in (f"profiles.{effective['profile']}.", "")
+                                   if _lookup(config, p, n_val_key) is not None),
+                                  next((f"{p}split.n_val" for p in (f"profiles.{effective['profile']}.", "")
+                                        if _lookup(config, p, "split.n_val") is not None), "default"))
+    width = max(map(len, values))
+    lines = [f"# {effective['profile']} profile, run {dataset}/n{n_labels}/{method}/seed{seed_no}",
+             f"# {'setting'.ljust(width)}  value  ← set by"]
+    lines += [f"{k.ljust(width)}  {json.dumps(v)}  ← {sources.get(k, '?')}" for k, v in values.items()]
+    return "\n".join(lines)
+
+
+def _lookup(config: dict, prefix: str, dotted: str):
+    node = config["profiles"][config["profile"]] if prefix else config
+    for key in dotted.split("."):
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    return node

@@ -1,5 +1,8 @@
 """Test-set evaluation of a trained run: the weights the selection rule fixed during
-training (validation only) are evaluated once on the test set."""
+training (validation only) are evaluated once on the test set, and so are the final EMA
+weights, which need no validation set at all (the protocol of Salimans et al.; Oliver et
+al. 2018 warn that a labelled validation set larger than the labelled training set flatters
+selected results). A run that learnt nothing or blew up is marked `diverged`."""
 
 from __future__ import annotations
 
@@ -11,27 +14,50 @@ import torch
 
 from . import provenance
 from .atomic import atomic_path
-from .data.store import load_meta, load_split
+from .data.store import load_meta, load_images
+from .divergence import DivergenceRule, diagnose
 from .models import get_architecture
+from .splits import read_split
 from .training.loop import RunSpec, accuracy, pick_device
 
 
-def evaluate_run(model_path: Path, data_dir: Path) -> dict:
+def _test_accuracy(weights: dict, model: dict, arch, images, labels, device) -> tuple[float, np.ndarray]:
+    shape = images.shape[1:]
+    classifier = arch.classifier(model["n_classes"], (shape[2], shape[0], shape[1])).to(device)
+    classifier.load_state_dict(weights)
+    return accuracy(classifier, images, labels, arch)
+
+
+def split_sizes(model: dict, split_path: Path | None) -> dict | None:
+    """Labelled / validation / unlabelled counts: recorded by training since the final-EMA
+    change, else read from the run's split file (runs trained before it)."""
+    if "split_sizes" in model:
+        return model["split_sizes"]
+    if split_path is None:
+        return None
+    split = read_split(split_path)
+    if split.digest() != model["split_sha256"]:
+        raise ValueError(f"{split_path}: not the split this run trained on (hash {split.digest()[:12]} "
+                         f"≠ {model['split_sha256'][:12]})")
+    return {"labeled": len(split.labeled), "val": len(split.val), "unlabeled": len(split.unlabeled)}
+
+
+def evaluate_run(model_path: Path, data_dir: Path, split_path: Path | None = None,
+                 rule: DivergenceRule = DivergenceRule()) -> dict:
     device = pick_device()
-    model = torch.load(model_path, map_location=device, weights_only=False)
+    model = torch.load(model_path, map_location=device, weights_only=True)
     spec = RunSpec.from_dict(model["spec"])
     arch = get_architecture(spec.arch)
     meta = load_meta(data_dir)
-    test = load_split(data_dir, "test")
-    shape = test.images.shape[1:]
-    classifier = arch.classifier(model["n_classes"], (shape[2], shape[0], shape[1])).to(device)
-    classifier.load_state_dict(model["classifier"])
+    test = load_images(data_dir, "test")
     images = torch.from_numpy(test.images).to(device)
     labels = torch.from_numpy(test.labels).to(device)
-    acc, pred = accuracy(classifier, images, labels, arch)
+    acc, pred = _test_accuracy(model["classifier"], model, arch, images, labels, device)
+    final_acc, _ = _test_accuracy(model["classifier_final_ema"], model, arch, images, labels, device)
     per_class = {meta["classes"][k]: float(np.mean(pred[test.labels == k] == k))
                  for k in range(model["n_classes"])}
     last = model["history"][-1]
+    reasons = diagnose(model["history"], model["n_classes"], rule)
     return {
         "run": spec.name,
         "profile": spec.profile,
@@ -45,6 +71,11 @@ def evaluate_run(model_path: Path, data_dir: Path) -> dict:
         "per_class_accuracy": per_class,
         "n_test": int(len(test.labels)),
         "selection": model["selection"],
+        "final": {"weights": "ema", "step": last["step"], "val_acc": last["val_acc"],
+                  "test_accuracy": final_acc, "test_error_pct": 100.0 * (1.0 - final_acc)},
+        "diverged": {"value": bool(reasons), "reasons": reasons,
+                     "rule": {"chance_factor": rule.chance_factor, "loss_growth": rule.loss_growth}},
+        "split_sizes": split_sizes(model, split_path),
         "final_val_acc": last["val_acc"],
         "train_steps": last["step"],
         "train_seconds": model["train_seconds"],

@@ -52,8 +52,12 @@ def error_vs_labels(runs: pd.DataFrame, refs: pd.DataFrame, stem: Path) -> list[
     pub_methods = sorted(published["method"].unique())
     marker_of = {m: markers[i % len(markers)] for i, m in enumerate(pub_methods)}
     fig, axes = plt.subplots(1, len(datasets), figsize=(5.2 * len(datasets), 4.2), squeeze=False)
+    diverged = runs["diverged"].fillna(False).astype(bool) if "diverged" in runs else pd.Series(False, index=runs.index)
     for ax, dataset in zip(axes[0], datasets):
-        ours = runs[runs["dataset"] == dataset]
+        ours = runs[(runs["dataset"] == dataset) & ~diverged]
+        failed = runs[(runs["dataset"] == dataset) & diverged]
+        if len(failed):  # shown where they ended, never part of a mean or band
+            ax.plot(failed["n_labels"].astype(float), failed["test_error_pct"], "x", color="red", ms=8, mew=2, zorder=6)
         sns.lineplot(data=ours, x="n_labels", y="test_error_pct", hue="method", palette=palette,
                      errorbar="sd", marker="o", ax=ax, legend=False, zorder=3)  # ours above published markers
         pub = published[published["dataset"] == published_dataset(dataset)]
@@ -75,6 +79,9 @@ def error_vs_labels(runs: pd.DataFrame, refs: pd.DataFrame, stem: Path) -> list[
     shown = sorted(set(published[published["dataset"].isin([published_dataset(d) for d in datasets])]["method"]))
     handles += [plt.Line2D([], [], color="black", mfc="white", marker=marker_of[m], ls="none",
                            label=f"published: {m}") for m in shown]
+    if diverged.any():
+        handles.append(plt.Line2D([], [], color="red", marker="x", ls="none", mew=2,
+                                  label=f"diverged run ({int(diverged.sum())}, not in means)"))
     fig.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     fig.suptitle("Test error vs number of labels (band: ± std over seeds)")
     fig.tight_layout()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import platform
 import subprocess
@@ -26,6 +27,20 @@ def git_state(cwd: Path | None = None) -> dict:
         return {"commit": "unknown", "dirty": None}
 
 
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def code_fingerprint(root: Path = PACKAGE_DIR) -> str:
+    """sha256 over the suite's own source (every .py and .yaml under src/semigan, by relative
+    path and content): git's commit does not say whether the working tree was edited, nor
+    does it exist in an installed copy. A run records it when it starts; the report flags
+    runs whose fingerprint differs from the current code's."""
+    h = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.suffix in (".py", ".yaml") and p.is_file()):
+        h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
 def package_versions() -> dict:
     out = {"python": sys.version.split()[0]}
     for name in _PACKAGES:
@@ -45,5 +60,6 @@ def device_info(device: torch.device) -> dict:
 
 
 def collect(device: torch.device) -> dict:
-    return {"git": git_state(), "packages": package_versions(), "device": device_info(device),
+    return {"git": git_state(), "code_sha256": code_fingerprint(), "packages": package_versions(),
+            "device": device_info(device),
             "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds")}

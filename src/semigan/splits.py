@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,17 +63,28 @@ def write_split(split: Split, path: Path, info: dict) -> dict:
         np.savez(fh, labeled=split.labeled, val=split.val, unlabeled=split.unlabeled)
     meta = dict(info, sha256=split.digest(), n_labeled=int(len(split.labeled)),
                 n_val=int(len(split.val)), n_unlabeled=int(len(split.unlabeled)))
-    path.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
+    with atomic_path(path.with_suffix(".json")) as tmp:
+        tmp.write_text(json.dumps(meta, indent=2) + "\n")
     return meta
 
 
 def read_split(path: Path) -> Split:
-    with np.load(path) as z:
-        split = Split(z["labeled"], z["val"], z["unlabeled"])
-    sidecar = Path(path).with_suffix(".json")
+    """The split in `path`, checked against the content hash its .json sidecar recorded."""
+    from .data.store import CacheError
+
+    path = Path(path)
+    hint = "delete it and its .json and run `snakemake` again (the split rule re-creates it; splits are deterministic)"
+    try:
+        with np.load(path) as z:
+            split = Split(z["labeled"], z["val"], z["unlabeled"])
+    except FileNotFoundError:
+        raise CacheError(f"{path}: split file is missing; run `snakemake` (its split rule writes it)") from None
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
+        raise CacheError(f"{path}: unreadable split file ({type(exc).__name__}: {exc}); {hint}") from None
+    sidecar = path.with_suffix(".json")
     if sidecar.exists():
         expected = json.loads(sidecar.read_text())["sha256"]
         if split.digest() != expected:
-            raise ValueError(f"{path}: content hash {split.digest()} differs from {expected} "
-                             f"recorded in {sidecar}; the split file was modified")
+            raise CacheError(f"{path}: content hash {split.digest()} differs from {expected} "
+                             f"recorded in {sidecar}; the split file was modified; {hint}")
     return split

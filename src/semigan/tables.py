@@ -10,9 +10,6 @@ from .references import error_references
 # What differs between a published protocol and ours, by dataset (shown beside each delta).
 PROTOCOL_NOTES = {
     "cifar10_jpeg": "ours on the lossy JPEG copy of CIFAR-10, not the official release",
-    "cifar10": "",
-    "mnist": "",
-    "svhn": "",
 }
 SELECTION_NOTE = "ours: one model fixed by validation accuracy (EMA weights), test set used once"
 

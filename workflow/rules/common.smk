@@ -2,20 +2,24 @@ import hashlib
 import json
 import os
 import shlex
+import sys
 
 from snakemake.logging import logger
-from snakemake.utils import validate
 
 from semigan.committed import is_frozen, stale_fields
-from semigan.config import gen_spec, generation_cells, grid_cells, paper_target_cells, resolve, run_spec
+from semigan.config import ParamsError, gen_spec, generation_cells, grid_cells, n_val_of, paper_target_cells, resolve, run_spec
 
 
-validate(config, "../schemas/params.schema.yaml")
-CFG = resolve(config)  # profile merged; grid and hyper-parameters checked before any job
+try:  # schema (workflow/schemas/params.schema.yaml), registries, grid, split feasibility, every run's settings
+    CFG = resolve(config, warn=lambda msg: logger.warning(f"params.yaml: {msg}"))
+except ParamsError as exc:  # one clear message, no traceback
+    print(f"params.yaml: error: {exc}", file=sys.stderr)
+    sys.exit(1)
 PROFILE = CFG["profile"]
 RESULTS = f"results/{PROFILE}"
 DATA = CFG["data"]["root"]
-N_VAL = CFG["split"]["n_val"]
+SPLIT = "resources/splits/{dataset}/val{n_val}/n{n_labels}/seed{seed}"  # n_val per dataset (datasets.<name>.n_val)
+EVALUATION = CFG.get("evaluation") or {}
 RUN = "{dataset}/n{n_labels}/{method}/seed{seed}"
 REFERENCES = "references/published.csv"  # published numbers beside ours (source per row)
 FIGURES = {  # file stem → caption in report.md
@@ -35,6 +39,7 @@ GEN_FIGURES = {  # written by generation_tables when the profile has a generatio
 wildcard_constraints:
     dataset="[a-z0-9_]+",
     n_labels=r"\d+",
+    n_val=r"\d+",
     method="[a-z_]+",
     seed=r"\d+",
 
@@ -112,6 +117,22 @@ def warn_stale(cells, results, models, make_spec):
 
 def without_stamps(*outputs):
     return [f for output in outputs for f in output if not f.startswith(STAMPS)]
+
+
+def split_file(wildcards):
+    """The split of a run (its dataset's n_val), ancient: splits are content-addressed."""
+    return ancient(split_path(wildcards))
+
+
+def split_path(wildcards):
+    return SPLIT.format(dataset=wildcards.dataset, n_val=n_val_of(CFG, wildcards.dataset),
+                        n_labels=wildcards.n_labels, seed=wildcards.seed) + ".npz"
+
+
+def bench_target_args(wildcards):
+    """--target/--stop-at-target for datasets with a time-to-train target, else nothing."""
+    target = (CFG.get("bench") or {}).get("target_error_pct", {}).get(wildcards.dataset)
+    return "" if target is None else f"--target {target} --stop-at-target"
 
 
 def file_digest(path):

@@ -21,15 +21,14 @@ rule split:
         train=ancient(f"{DATA}/{{dataset}}/train.npz"),
         meta=ancient(f"{DATA}/{{dataset}}/meta.json"),
     output:
-        split=f"resources/splits/{{dataset}}/val{N_VAL}/n{{n_labels}}/seed{{seed}}.npz",
-        info=f"resources/splits/{{dataset}}/val{N_VAL}/n{{n_labels}}/seed{{seed}}.json",
+        split=f"{SPLIT}.npz",
+        info=f"{SPLIT}.json",
     params:
         data=lambda wildcards, input: os.path.dirname(input.train),
-        n_val=N_VAL,
     log:
-        f"logs/split/{{dataset}}_val{N_VAL}_n{{n_labels}}_seed{{seed}}.log",
+        "logs/split/{dataset}_val{n_val}_n{n_labels}_seed{seed}.log",
     conda:
         "../envs/semigan.yaml"
     shell:
         "semigan split --data {params.data} --n-labels {wildcards.n_labels}"
-        " --n-val {params.n_val} --seed {wildcards.seed} --out {output.split} > {log} 2>&1"
+        " --n-val {wildcards.n_val} --seed {wildcards.seed} --out {output.split} > {log} 2>&1"

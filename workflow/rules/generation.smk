@@ -29,7 +29,7 @@ rule train_gan:
     input:
         train=ancient(f"{DATA}/{{dataset}}/train.npz"),
         meta=ancient(f"{DATA}/{{dataset}}/meta.json"),
-        split=ancient(f"resources/splits/{{dataset}}/val{N_VAL}/n{{n_labels}}/seed{{seed}}.npz"),
+        split=split_file,
         classifier=pseudo_labeller,
     output:
         model=f"{GEN_MODELS}/{RUN}/model.pt",

@@ -2,7 +2,7 @@ rule train:
     input:
         train=ancient(f"{DATA}/{{dataset}}/train.npz"),
         meta=ancient(f"{DATA}/{{dataset}}/meta.json"),
-        split=ancient(f"resources/splits/{{dataset}}/val{N_VAL}/n{{n_labels}}/seed{{seed}}.npz"),
+        split=split_file,
     output:
         model=f"resources/models/{PROFILE}/{RUN}/model.pt",
         history=f"{RESULTS}/runs/{RUN}/history.csv",
@@ -32,11 +32,13 @@ rule evaluate:
     params:
         model=f"resources/models/{PROFILE}/{RUN}/model.pt",  # a path, so a frozen run fails clearly
         data=f"{DATA}/{{dataset}}",
+        split=split_path,  # read only for models trained before they recorded their split sizes
+        divergence=" ".join(f"--{k.replace('_', '-')} {v}" for k, v in sorted(EVALUATION.items())),
     log:
         f"logs/{PROFILE}/evaluate/{RUN}.log",
     threads: 2
     conda:
         "../envs/semigan.yaml"
     shell:
-        "semigan evaluate --model {params.model} --data {params.data}"
-        " --out {output.metrics} > {log} 2>&1"
+        "semigan evaluate --model {params.model} --data {params.data} --split {params.split}"
+        " {params.divergence} --out {output.metrics} > {log} 2>&1"

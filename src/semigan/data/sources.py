@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ..errors import UnknownNameError
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 from . import readers
@@ -32,7 +32,10 @@ class DatasetSource:
     mirror_subdir: str
     note: str = ""
     lossy: bool = False
-    extra: dict = field(default_factory=dict)
+    # Training images per class of the official release, so split feasibility (labels +
+    # validation per class) is checked before anything is downloaded; tests compare them
+    # with the decoded data.
+    train_class_counts: tuple[int, ...] = ()
 
 
 _MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
@@ -43,11 +46,12 @@ _IDX_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
 
 
 def _idx_dataset(name: str, base_url: str, md5s: tuple[str, ...], raw_md5s: tuple[str, ...],
-                 classes: tuple[str, ...], mirror_subdir: str) -> DatasetSource:
+                 classes: tuple[str, ...], mirror_subdir: str, train_class_counts: tuple[int, ...]) -> DatasetSource:
     """MNIST-style release: the four gzipped IDX files under one URL."""
     files = tuple(RemoteFile(f, base_url + f, md5, raw)
                   for f, md5, raw in zip(_IDX_FILES, md5s, raw_md5s))
-    return DatasetSource(name, files, readers.read_idx_dataset, classes, mirror_subdir)
+    return DatasetSource(name, files, readers.read_idx_dataset, classes, mirror_subdir,
+                         train_class_counts=train_class_counts)
 
 
 DATASETS: dict[str, DatasetSource] = {
@@ -57,7 +61,8 @@ DATASETS: dict[str, DatasetSource] = {
          "9fb629c4189551a2d022fa330f9573f3", "ec29112dd5afa0611ce80d1b7f02629c"),
         ("6bbc9ace898e44ae57da46a324031adb", "a25bea736e30d166cdddb491f175f624",
          "2646ac647ad5339dbf082846283269ea", "27ae3e4e09519cfbb04c329615203637"),
-        tuple(str(i) for i in range(10)), "mnist"),
+        tuple(str(i) for i in range(10)), "mnist",
+        (5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949)),
     "fashion_mnist": _idx_dataset(
         "fashion_mnist", _FASHION_URL,
         ("8d4fb7e6c68d591d4c3dfef9ec88bf0d", "25c81989df183df01b3e8a0aad5dffbe",
@@ -65,7 +70,7 @@ DATASETS: dict[str, DatasetSource] = {
         ("f4a8712d7a061bf5bd6d2ca38dc4d50a", "9018921c3c673c538a1fc5bad174d6f9",
          "8181f5470baa50b63fa0f6fddb340f0a", "15d484375f8d13e6eb1aabb0c3f46965"),
         ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-         "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"), "fashion-mnist"),
+         "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"), "fashion-mnist", (6000,) * 10),
     "cifar10": DatasetSource(
         name="cifar10",
         files=(
@@ -77,6 +82,7 @@ DATASETS: dict[str, DatasetSource] = {
         classes=("airplane", "automobile", "bird", "cat", "deer",
                  "dog", "frog", "horse", "ship", "truck"),
         mirror_subdir="cifar10",
+        train_class_counts=(5000,) * 10,
     ),
     "svhn": DatasetSource(
         name="svhn",
@@ -89,6 +95,7 @@ DATASETS: dict[str, DatasetSource] = {
         reader=readers.read_svhn_mat,
         classes=tuple(str(i) for i in range(10)),
         mirror_subdir="svhn",
+        train_class_counts=(4948, 13861, 10585, 8497, 7458, 6882, 5727, 5595, 5045, 4659),
     ),
     # A user image folder registered as an example: CIFAR-10 re-encoded as JPEG (lossy).
     "cifar10_jpeg": DatasetSource(
@@ -99,6 +106,7 @@ DATASETS: dict[str, DatasetSource] = {
                  "dog", "frog", "horse", "ship", "truck"),
         mirror_subdir="cifar10-jpeg",
         lossy=True,
+        train_class_counts=(5000,) * 10,
         note="CIFAR-10 (JPEG copy): lossy re-encoding, original order not kept; "
              "not comparable to official CIFAR-10 numbers.",
     ),

@@ -1,9 +1,12 @@
-"""The canonical cached form of a dataset: one .npz per split (uint8 NHWC images, int64
-labels) and a meta.json with classes, shape and where the bytes came from."""
+"""The canonical cached form of a dataset: one .npz per part (train/test; uint8 NHWC images,
+int64 labels) and a meta.json with classes, shape, where the bytes came from and the sha256
+of each .npz, verified on every read so a damaged cache is named, never half-read."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +17,24 @@ from . import readers
 from .fetch import MirrorError, fetch_dataset, md5_of, resolve_mirror
 from .sources import get_source
 
-SPLITS = ("train", "test")
+PARTS = ("train", "test")
+
+
+class CacheError(ValueError):
+    """A cached array file that is missing, unreadable or not what was written."""
+
+
+def rebuild_hint(data_dir: Path) -> str:
+    return (f"delete {data_dir} and run `snakemake` again (its download rule rebuilds the cache "
+            "from the verified original files)")
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 @dataclass
@@ -52,23 +72,46 @@ def prepare_dataset(name: str, out_dir: Path, download_dir: Path, mirror: str | 
         "image_shape": list(arrays.train_x.shape[1:]),
         "n_train": int(len(arrays.train_y)),
         "n_test": int(len(arrays.test_y)),
+        "train_class_counts": np.bincount(arrays.train_y, minlength=len(classes)).tolist(),
         "lossy_copy": lossy,
         "note": note,
         "files": origin,
+        "sha256": {},
     }
-    for split, x, y in (("train", arrays.train_x, arrays.train_y),
-                        ("test", arrays.test_x, arrays.test_y)):
+    for part, x, y in (("train", arrays.train_x, arrays.train_y),
+                       ("test", arrays.test_x, arrays.test_y)):
         if not (y.min() >= 0 and y.max() < len(classes)):
-            raise ValueError(f"{name}/{split}: labels outside 0..{len(classes) - 1}")
-        _atomic_savez(out_dir / f"{split}.npz", images=np.ascontiguousarray(x), labels=y)
-    (out_dir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+            raise ValueError(f"{name}/{part}: labels outside 0..{len(classes) - 1}")
+        _atomic_savez(out_dir / f"{part}.npz", images=np.ascontiguousarray(x), labels=y)
+        meta["sha256"][f"{part}.npz"] = file_sha256(out_dir / f"{part}.npz")
+    with atomic_path(out_dir / "meta.json") as tmp:  # written last: its presence means the cache is complete
+        tmp.write_text(json.dumps(meta, indent=2) + "\n")
     return meta
 
 
-def load_split(data_dir: Path, split: str) -> ImageSet:
-    with np.load(Path(data_dir) / f"{split}.npz") as z:
-        return ImageSet(z["images"], z["labels"])
+def load_images(data_dir: Path, part: str) -> ImageSet:
+    """The cached train or test images, after checking the file against the sha256 that
+    meta.json recorded when it was written."""
+    data_dir = Path(data_dir)
+    path = data_dir / f"{part}.npz"
+    if not path.is_file():
+        raise CacheError(f"{path}: cached {part} images are missing; {rebuild_hint(data_dir)}")
+    expected = load_meta(data_dir).get("sha256", {}).get(path.name)  # caches made before hashes were recorded: none
+    if expected is not None and (actual := file_sha256(path)) != expected:
+        raise CacheError(f"{path}: sha256 {actual[:16]}… differs from {expected[:16]}… recorded in "
+                         f"{data_dir / 'meta.json'} (damaged or modified); {rebuild_hint(data_dir)}")
+    try:
+        with np.load(path) as z:
+            return ImageSet(z["images"], z["labels"])
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
+        raise CacheError(f"{path}: unreadable ({type(exc).__name__}: {exc}); {rebuild_hint(data_dir)}") from None
 
 
 def load_meta(data_dir: Path) -> dict:
-    return json.loads((Path(data_dir) / "meta.json").read_text())
+    path = Path(data_dir) / "meta.json"
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CacheError(f"{path}: missing; {rebuild_hint(Path(data_dir))}") from None
+    except json.JSONDecodeError as exc:
+        raise CacheError(f"{path}: not valid JSON ({exc}); {rebuild_hint(Path(data_dir))}") from None

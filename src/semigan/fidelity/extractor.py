@@ -165,13 +165,13 @@ def build_domain_extractor(data_dir: Path, out: Path, info_json: Path, epochs: i
     import numpy as np
 
     from .. import provenance
-    from ..data.store import load_meta, load_split
+    from ..data.store import load_meta, load_images
 
     if threads:
         torch.set_num_threads(threads)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     meta = load_meta(data_dir)
-    train, test = load_split(data_dir, "train"), load_split(data_dir, "test")
+    train, test = load_images(data_dir, "train"), load_images(data_dir, "test")
     nchw = lambda a: torch.from_numpy(np.ascontiguousarray(a.transpose(0, 3, 1, 2)))  # noqa: E731
     t0 = time.time()
     n = len(train.labels) if max_images is None else min(max_images, len(train.labels))

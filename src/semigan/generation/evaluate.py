@@ -13,7 +13,7 @@ from torchvision.utils import make_grid
 
 from .. import provenance
 from ..atomic import atomic_path
-from ..data.store import load_meta, load_split
+from ..data.store import load_meta, load_images
 from ..fidelity.metrics import class_consistency, domain_metrics, inception_metrics
 from .train import GenSpec, balanced_classes, generate, load_generator
 
@@ -49,7 +49,7 @@ def save_png(image_chw_uint8: torch.Tensor, path: Path) -> None:
 def evaluation_samples(g, blob: dict, data_dir: Path, n_samples: int):
     """(samples, requested classes or None, reference test images): what every evaluation of
     a run compares — uint8 NCHW, balanced classes, the fixed SAMPLE_SEED z."""
-    test = load_split(Path(data_dir), "test")
+    test = load_images(Path(data_dir), "test")
     reference = torch.from_numpy(np.ascontiguousarray(test.images.transpose(0, 3, 1, 2)))
     classes = balanced_classes(n_samples, blob["n_classes"]) if g.n_classes else None
     return generate(g, classes, n_samples, SAMPLE_SEED), classes, reference

@@ -15,11 +15,12 @@ import torch
 import torch.nn.functional as F
 
 from .. import provenance
-from ..data.store import load_meta, load_split
+from ..data.store import load_meta, load_images
+from ..divergence import check_finite
 from ..models.cgan import CondGenerator, ProjectionDiscriminator
 from ..splits import read_split
 from ..training.ema import EMA
-from ..training.loop import (RunIdentity, StepStats, _atomic_torch_save, _rng_state, _set_rng_state, pick_device,
+from ..training.loop import (RunIdentity, write_training_options, StepStats, _atomic_torch_save, _rng_state, _set_rng_state, pick_device,
                              require_positive)
 from ..training.sampling import IndexStream
 from .labels import LABEL_SOURCES, build_training_set
@@ -98,7 +99,7 @@ class GanTrainer:
         self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
         self.device = pick_device()
         meta = load_meta(data_dir)
-        train = load_split(data_dir, "train")
+        train = load_images(data_dir, "train")
         split = read_split(split_path)
         images = torch.from_numpy(train.images)
         self.data = build_training_set(spec.labels, split, train.labels, images, classifier, spec.threshold)
@@ -184,6 +185,7 @@ class GanTrainer:
             self.ema.update(self.g, self.step)
             self.wall += time.perf_counter() - t0
             if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+                check_finite(stats.means(), self.spec.name, self.step)
                 self.log(stats.line(self.spec.name, self.step, cfg.steps))
                 self.history.append({"step": self.step, "wall_seconds": round(self.wall, 2), **stats.means()})
                 stats.reset()
@@ -202,6 +204,7 @@ def train_gan_run(spec: GenSpec, data_dir: Path, split_path: Path, model_out: Pa
         torch.set_num_threads(threads)
     trainer = GanTrainer(spec, Path(data_dir), Path(split_path), classifier)
     started = provenance.collect(trainer.device)
+    write_training_options(spec, started, Path(history_csv).with_name("training_options.json"))
     trainer.log(f"[{spec.name}] training set: {json.dumps(trainer.data.info)}")
     result = trainer.run(Path(checkpoint))
     result["provenance"] = started

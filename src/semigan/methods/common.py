@@ -95,6 +95,13 @@ class ClassifierMethod:
         self.classifier = ctx.arch.classifier(ctx.n_classes, ctx.image_shape).to(ctx.device)
         self.opt = adam(self.classifier.parameters(), hp.lr, hp.beta1, hp.eps, hp.beta2)
 
+    def initialize(self, x_lab, x_unl) -> None:
+        """Data-dependent init of the classifier on labelled images (a method that should see
+        unlabelled images here overrides it)."""
+        from ..models.layers import data_dependent_init
+
+        data_dependent_init(self.classifier, x_lab)
+
     def scheduled_lr(self, step: int) -> None:
         set_lr(self.opt, self.hp.lr * lr_multiplier(step, self.ctx.total_steps, self.hp.decay_start))
 

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 import torch.nn.functional as F
 
-from ..models.layers import data_dependent_init
 from .common import Batch, ClassifierMethod, OptimHParams, accuracy_of
 
 
@@ -19,10 +18,7 @@ class SupervisedHParams(OptimHParams):
 class Supervised(ClassifierMethod):
     name = "supervised"
     hparams_class = SupervisedHParams
-    unlabeled_batches = 0
-
-    def initialize(self, x_lab, x_unl) -> None:
-        data_dependent_init(self.classifier, x_lab)  # labelled images only: no unlabelled data
+    unlabeled_batches = 0  # and ClassifierMethod's initialize: labelled images only
 
     def train_step(self, batch: Batch, step: int) -> dict:
         self.scheduled_lr(step)

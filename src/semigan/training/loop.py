@@ -19,7 +19,8 @@ import torch
 
 from .. import provenance
 from ..atomic import atomic_path
-from ..data.store import load_meta, load_split
+from ..divergence import check_finite
+from ..data.store import load_meta, load_images
 from ..methods import Batch, MethodContext, build_method
 from ..models import get_architecture, to_model_input
 from ..splits import read_split
@@ -158,7 +159,7 @@ class Trainer:
         self.device = pick_device()
         self.arch = get_architecture(spec.arch)
         meta = load_meta(data_dir)
-        train = load_split(data_dir, "train")
+        train = load_images(data_dir, "train")
         self.split = read_split(split_path)
         self.split_sha256 = self.split.digest()
         self.images = torch.from_numpy(train.images).to(self.device)
@@ -257,6 +258,7 @@ class Trainer:
             self.ema.update(self.method.classifier, self.step)
             self.wall += time.perf_counter() - t0
             if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+                check_finite(stats.means(), self.spec.name, self.step)
                 self.log(stats.line(self.spec.name, self.step, cfg.steps))
             if self.step % cfg.eval_every == 0 or self.step == cfg.steps:
                 row = {"step": self.step, "wall_seconds": round(self.wall, 2), **stats.means()}
@@ -293,10 +295,20 @@ class Trainer:
             "n_classes": self.n_classes,
             "history": self.history,
             "split_sha256": self.split_sha256,
+            "split_sizes": {"labeled": len(self.split.labeled), "val": len(self.split.val),
+                            "unlabeled": len(self.split.unlabeled)},
             "train_seconds": self.wall,
             "steps_per_second": self.step / max(self.wall, 1e-9),
             "resumed_from": self.resumed_from,
         }
+
+
+def write_training_options(spec: RunIdentity, started: dict, path: Path) -> None:
+    """The run's effective settings and provenance, written when training starts (as
+    stylegan2-ada's training_options.json): what a run is doing is readable while it runs.
+    `semigan show-spec` says which params.yaml layer set each value."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps({"spec": spec.to_dict(), "provenance": started}, indent=2) + "\n")
 
 
 def train_run(spec: RunSpec, data_dir: Path, split_path: Path, model_out: Path,
@@ -307,6 +319,7 @@ def train_run(spec: RunSpec, data_dir: Path, split_path: Path, model_out: Path,
         torch.set_num_threads(threads)
     trainer = Trainer(spec, Path(data_dir), Path(split_path))
     started = provenance.collect(trainer.device)  # the code as it was when training began
+    write_training_options(spec, started, Path(history_csv).with_name("training_options.json"))
     result = trainer.run(Path(checkpoint))
     result["provenance"] = started
     _atomic_torch_save(result, Path(model_out))
