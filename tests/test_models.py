@@ -23,7 +23,7 @@ def test_classifier_and_generator_shapes(name):
     clf, gen = arch.classifier(10, shape).eval(), arch.generator(shape).eval()
     x = gen(gen.sample_z(6))
     assert x.shape == (6, *shape)
-    assert x.std(0).mean() > 0.01  # different z, different images (not a constant output)
+    assert x.std(0).mean() > 1e-3  # different z, different images (not a constant output)
     logits, feats = clf.forward_features(x)
     assert logits.shape == (6, 10) and feats.shape == (6, clf.feature_dim)
 

@@ -109,5 +109,32 @@ def test_cli_builds_figures_and_report(tmp_path, repo):
                  "--figures", *[str(t / "fig" / f"{n}.png") for n in names],
                  "--captions", "A", "B", "C", "--out", str(t / "report.md")]) == 0
     page = (t / "report.md").read_text()
-    assert "![A](fig/error_vs_labels.png)" in page and "| cpu | mnist | 100 | ssl_gan | 3 | 1.20 ± 0.20 |" in page
+    assert "![A](fig/error_vs_labels.png)" in page and "| cpu | mnist | 100 | – | ssl_gan | 3 | 1.20 ± 0.20 | – |" in page
+    assert "6 runs predate code fingerprints" in page
     assert "Improved-GAN" in page and "abc123" in page  # published row matched; provenance
+
+
+def test_report_flags_runs_trained_with_other_code():
+    """Issue 14: each run records a fingerprint of its code; the report names runs whose
+    fingerprint is not the current code's (they are not re-run automatically)."""
+    import pandas as pd
+
+    from semigan.provenance import code_fingerprint
+    from semigan.report import code_status
+
+    current = code_fingerprint()
+    runs = pd.DataFrame({"code_sha256": [current, "0" * 64, None],
+                         "metrics_file": [f"results/cpu/runs/mnist/n100/ssl_gan/seed{s}/metrics.json" for s in range(3)]})
+    lines = code_status(runs, current)
+    assert "1 runs were trained with it" in lines[0]
+    assert lines[1].startswith("- **1 runs were trained with other code**") and "`mnist/n100/ssl_gan/seed1`" in lines[1]
+    assert lines[2] == "- 1 runs predate code fingerprints (their git commit is above)."
+
+
+def test_code_fingerprint_changes_with_the_code(tmp_path):
+    from semigan.provenance import code_fingerprint
+
+    (tmp_path / "a.py").write_text("x = 1\n")
+    before = code_fingerprint(tmp_path)
+    (tmp_path / "a.py").write_text("x = 2\n")
+    assert code_fingerprint(tmp_path) != before
