@@ -71,12 +71,16 @@ def test_class_consistency_of_real_images_is_the_classifier_accuracy(mnist, extr
     assert float(sum(per)) / len(test) == pytest.approx(accuracy, abs=1e-6)
 
 
-def test_inception_without_weights_is_reported_not_computed(mnist, tmp_path):
+def test_inception_without_weights_is_reported_not_computed(mnist, tmp_path, monkeypatch):
+    """(The pool3 weights that make Inception metrics work offline: tests/test_inception.py.)"""
+    from semigan.fidelity import inception
+
     _, _, test, _ = mnist
     missing = inception_metrics(test[:10], test[10:20], "mnist-test", str(tmp_path / "nope.pth"),
                                 tmp_path, allow_download=True)
     assert missing["computed"] is False and "nope.pth" in missing["reason"]
     assert "fid" not in missing and missing["feature_extractor"] == "inception-v3-compat"
+    monkeypatch.setattr(inception, "SHIPPED_PACKAGE", "no_such_fid_helper_package")
     offline = inception_metrics(test[:10], test[10:20], "mnist-test", None, tmp_path, allow_download=False)
     assert offline["computed"] is False and "downloads are disabled" in offline["reason"]
 
