@@ -85,7 +85,17 @@ def resolve(config: dict) -> dict:
     if gen_blocks:
         for cell in generation_cells(effective):
             gen_spec(effective, cell.dataset, cell.n_labels, cell.method, cell.seed)
+    _check_inception_datasets(effective)
     return effective
+
+
+def _check_inception_datasets(effective: dict) -> None:
+    """A misspelt name in generation.inception_datasets would silently switch the Inception
+    metrics off for the dataset meant."""
+    for name in effective.get("generation", {}).get("inception_datasets") or []:
+        if name not in effective["datasets"]:
+            raise ParamsError(f"profile {effective['profile']!r}: generation.inception_datasets names {name!r}, "
+                              f"which has no entry datasets.{name}; defined: {sorted(effective['datasets'])}")
 
 
 def generation_blocks(effective: dict) -> list[dict]:
