@@ -120,3 +120,13 @@ def test_metric_speed_benchmark_times_the_evaluated_metrics(mnist_dir, extractor
     reference = _nchw(load_split(mnist_dir, "test").images)
     direct = domain_metrics(samples, reference, "mnist-test", extractor[1], tmp_path / "cache")
     assert r["metrics"]["fid"] == pytest.approx(direct["fid"])  # the same number evaluate-gan writes
+
+
+def test_inception_rate_comes_from_the_reference_forwards_only_the_cold_run_makes():
+    from semigan.fidelity.speed import inception_rate
+
+    r = inception_rate(100, t_cold=60.0, t_warm=35.0)  # 200 forwards + fixed vs 100 forwards + fixed
+    assert r["images_per_second"] == pytest.approx(4.0) and r["seconds_fixed"] == pytest.approx(10.0)
+    assert r["expected_seconds_10000_samples_plus_10000_reference"] == pytest.approx(20000 / 4 + 10)
+    assert r["expected_seconds_10000_samples_cached_reference"] == pytest.approx(10000 / 4 + 10)
+    assert set(inception_rate(100, t_cold=30.0, t_warm=31.0).values()) == {None}  # too noisy: no number

@@ -66,6 +66,11 @@ def domain_metrics(samples: torch.Tensor, reference: torch.Tensor, reference_nam
             "computed": True}
 
 
+def inception_store(cache_root: Path) -> Path:
+    """Where converted Inception weights live: beside the reference features they produce."""
+    return Path(cache_root) / "inception-weights"
+
+
 def _rgb(images: torch.Tensor) -> torch.Tensor:
     """Grey images as three equal channels (what inception-v3-compat expects)."""
     return (images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images).contiguous()
@@ -84,7 +89,7 @@ def inception_metrics(samples: torch.Tensor, reference: torch.Tensor, reference_
             "n_reference": len(reference)}
     if skip_reason is not None:
         return {**base, "computed": False, "reason": skip_reason}
-    weights, skipped = resolve_inception_weights(weights_path, allow_download, Path(cache_root) / "inception-weights")
+    weights, skipped = resolve_inception_weights(weights_path, allow_download, inception_store(cache_root))
     base["weights_resolution"] = skipped
     if weights is None:
         return {**base, "computed": False, "reason": "no usable inception weights: " + "; ".join(skipped)}
