@@ -71,12 +71,16 @@ def test_class_consistency_of_real_images_is_the_classifier_accuracy(mnist, extr
     assert float(sum(per)) / len(test) == pytest.approx(accuracy, abs=1e-6)
 
 
-def test_inception_without_weights_is_reported_not_computed(mnist, tmp_path):
+def test_inception_without_weights_is_reported_not_computed(mnist, tmp_path, monkeypatch):
+    """(The pool3 weights that make Inception metrics work offline: tests/test_inception.py.)"""
+    from semigan.fidelity import inception
+
     _, _, test, _ = mnist
     missing = inception_metrics(test[:10], test[10:20], "mnist-test", str(tmp_path / "nope.pth"),
                                 tmp_path, allow_download=True)
     assert missing["computed"] is False and "nope.pth" in missing["reason"]
     assert "fid" not in missing and missing["feature_extractor"] == "inception-v3-compat"
+    monkeypatch.setattr(inception, "SHIPPED_PACKAGE", "no_such_fid_helper_package")
     offline = inception_metrics(test[:10], test[10:20], "mnist-test", None, tmp_path, allow_download=False)
     assert offline["computed"] is False and "downloads are disabled" in offline["reason"]
 
@@ -116,3 +120,13 @@ def test_metric_speed_benchmark_times_the_evaluated_metrics(mnist_dir, extractor
     reference = _nchw(load_images(mnist_dir, "test").images)
     direct = domain_metrics(samples, reference, "mnist-test", extractor[1], tmp_path / "cache")
     assert r["metrics"]["fid"] == pytest.approx(direct["fid"])  # the same number evaluate-gan writes
+
+
+def test_inception_rate_comes_from_the_reference_forwards_only_the_cold_run_makes():
+    from semigan.fidelity.speed import inception_rate
+
+    r = inception_rate(100, t_cold=60.0, t_warm=35.0)  # 200 forwards + fixed vs 100 forwards + fixed
+    assert r["images_per_second"] == pytest.approx(4.0) and r["seconds_fixed"] == pytest.approx(10.0)
+    assert r["expected_seconds_10000_samples_plus_10000_reference"] == pytest.approx(20000 / 4 + 10)
+    assert r["expected_seconds_10000_samples_cached_reference"] == pytest.approx(10000 / 4 + 10)
+    assert set(inception_rate(100, t_cold=30.0, t_warm=31.0).values()) == {None}  # too noisy: no number

@@ -165,7 +165,7 @@ def _cmd_evaluate_gan(a) -> None:
 
         torch.set_num_threads(a.threads)
     m = evaluate_gan_run(_require_model(a.model), Path(a.data), Path(a.extractor), Path(a.cache), a.n_samples,
-                         a.inception_weights, not a.no_download, Path(a.grid))
+                         a.inception_weights, not a.no_download, Path(a.grid), inception=not a.no_inception)
     write_json(m, Path(a.out))
     cc = m["class_consistency_pct"]
     print(f"{m['run']}: domain FID {m['fid_domain']:.3f}, class-consistency "
@@ -241,9 +241,17 @@ def _cmd_bench(a) -> None:
 def _cmd_bench_metrics(a) -> None:
     from .fidelity.speed import metric_speed
 
-    r = metric_speed(Path(a.model), Path(a.data), Path(a.extractor), a.n_samples, Path(a.out), a.threads)
+    r = metric_speed(Path(a.model), Path(a.data), Path(a.extractor), a.n_samples, Path(a.out), a.threads,
+                     a.inception_n, a.inception_weights, not a.no_download)
     print(f"{r['benchmark']}: {r['seconds_metrics_cold_cache']:.1f} s (empty reference cache), "
           f"{r['seconds_metrics_warm_cache']:.1f} s (cached); target {r['target_seconds']:.0f} s")
+    inc = r.get("inception")
+    if inc and inc["computed"] and inc["images_per_second"]:
+        print(f"Inception ({inc['weights']['source']} weights): {inc['images_per_second']:.2f} images/s; "
+              f"10k samples + 10k reference ≈ {inc['expected_seconds_10000_samples_plus_10000_reference'] / 60:.0f} min "
+              f"(load average {r['load_average_1min']['before']:.1f} on {r['load_average_1min']['cpus']} cores)")
+    elif inc:
+        print(f"Inception: {inc.get('reason', 'timings too noisy to give a rate')}")
 
 
 def _cmd_check(a) -> None:
@@ -381,6 +389,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--n-samples", type=int, default=10000)
     s.add_argument("--inception-weights", default=None, help="torch-fidelity inception-v3-compat weights file")
     s.add_argument("--no-download", action="store_true", help="never try to download Inception weights")
+    s.add_argument("--no-inception", action="store_true",
+                   help="skip the Inception metrics (the result says they were not requested)")
     s.add_argument("--grid", required=True, help="PNG of samples, rows = classes")
     s.add_argument("--out", required=True)
     s.add_argument("--threads", type=int, default=None)
@@ -428,6 +438,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--n-samples", type=int, default=10000)
     s.add_argument("--out", required=True)
     s.add_argument("--threads", type=int, default=None)
+    s.add_argument("--inception-n", type=int, default=0,
+                   help="also time the Inception metrics on this many samples and reference images (0: no)")
+    s.add_argument("--inception-weights", default=None, help="torch-fidelity inception-v3-compat weights file")
+    s.add_argument("--no-download", action="store_true", help="never try to download Inception weights")
     s.set_defaults(func=_cmd_bench_metrics)
 
     s = sub.add_parser("show-spec", help="a run's effective settings and the params.yaml layer that set each")

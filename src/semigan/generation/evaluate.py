@@ -1,6 +1,7 @@
 """Evaluation of a generation run: samples from the final EMA generator (balanced classes,
-fixed z) → domain FID/IS/KID/PR and Inception FID/IS through torch-fidelity against the test
-split, class-consistency under the domain classifier, and a sample grid (rows = classes)."""
+fixed z) → domain FID/IS/KID/PR and Inception FID/KID/PR (IS when the weights have logits)
+through torch-fidelity against the test split, class-consistency under the domain
+classifier, and a sample grid (rows = classes)."""
 
 from __future__ import annotations
 
@@ -57,7 +58,9 @@ def evaluation_samples(g, blob: dict, data_dir: Path, n_samples: int):
 
 def evaluate_gan_run(model_path: Path, data_dir: Path, extractor: Path, cache_root: Path,
                      n_samples: int, inception_weights: str | None, allow_download: bool,
-                     grid_out: Path) -> dict:
+                     grid_out: Path, inception: bool = True) -> dict:
+    """`inception=False`: the profile leaves this dataset out of the Inception metrics (each
+    needs a 299×299 Inception forward per image); the result then says so."""
     g, blob = load_generator(model_path)
     spec = GenSpec.from_dict(blob["spec"])
     meta = load_meta(data_dir)
@@ -65,7 +68,10 @@ def evaluate_gan_run(model_path: Path, data_dir: Path, extractor: Path, cache_ro
     samples, classes, reference = evaluation_samples(g, blob, data_dir, n_samples)
     ref_name = f"{spec.dataset}-test"
     domain = domain_metrics(samples, reference, ref_name, extractor, cache_root)
-    inception = inception_metrics(samples, reference, ref_name, inception_weights, cache_root, allow_download)
+    skip = None if inception else (f"not requested for {spec.dataset} "
+                                   "(generation.inception_datasets of this profile leaves it out)")
+    inception = inception_metrics(samples, reference, ref_name, inception_weights, cache_root, allow_download,
+                                  skip_reason=skip)
     if spec.conditional:
         consistency = class_consistency(extractor, samples, classes, meta["classes"])
     else:
