@@ -1,8 +1,8 @@
 """Slurm for real: workflow/scripts/slurm_local.sh starts a one-node cluster (munged,
-slurmctld, slurmd from Debian's slurm-wlm) in a temporary folder, and the smoke DAG — cut to
-MNIST-100 with two methods and no generation grid, so that it fits in a few minutes on two
-cores — runs through the slurm executor plugin with `--profile profiles/slurm
---workflow-profile profiles/slurm-local`. A training job cancelled mid-run is resubmitted
+slurmctld, slurmd from Debian's slurm-wlm) in a temporary folder, and the smoke DAG up to its
+summary table — cut to MNIST-100 with two methods and no generation grid, so that it fits in
+a few minutes on two cores — runs through the slurm executor plugin with `--profile
+profiles/slurm --workflow-profile profiles/slurm-local`. A training job cancelled mid-run is resubmitted
 (the profile's `retries`) and resumes from its checkpoint, and the summary table equals a
 local run's. Skipped, with the missing program named, where slurm-wlm or munge is not
 installed."""
@@ -19,7 +19,6 @@ import yaml
 
 from test_workflow import _run, _workdir
 
-pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 SCRIPT = "workflow/scripts/slurm_local.sh"
 PROFILE_ARGS = ["--profile", "profiles/slurm", "--workflow-profile", "profiles/slurm-local"]
@@ -27,6 +26,8 @@ METHODS = ["supervised", "ssl_gan"]
 KILLED = "mnist/n100/ssl_gan/seed0"   # the run whose training job is cancelled mid-run
 KILLED_STEPS = 60                     # > smoke's 40, so that it is still running after a checkpoint
 KILLED_COMMENT = "rule_train_wildcards_mnist_100_ssl_gan_0"  # the plugin's `sbatch --comment`
+SUMMARY = "results/smoke/tables/summary.csv"  # the target: every job up to the summary table
+LIMIT = 1500  # seconds for the Slurm run (about 5 min on 2 cores shared with a training job)
 TIMING_COLUMNS = ("train_seconds", "steps_per_second")  # wall-clock, not results
 
 
@@ -86,6 +87,8 @@ def _summary(path):
     return table[[c for c in table.columns if not c.startswith(TIMING_COLUMNS)]]
 
 
+@pytest.mark.slurm
+@pytest.mark.slow
 def test_smoke_dag_on_a_local_slurm_cluster(repo, tmp_path, mirror, cluster):
     import pandas as pd
 
@@ -97,14 +100,16 @@ def test_smoke_dag_on_a_local_slurm_cluster(repo, tmp_path, mirror, cluster):
     every = smoke["train"]["checkpoint_every"]
     assert every < KILLED_STEPS - every, "the killed run must write a checkpoint well before it ends"
 
-    # the reference: a plain local run on the same cells (profiles/default)
+    # the reference: a plain local run on the same cells (profiles/default), run alongside the
+    # Slurm run, which spends much of its time waiting on sbatch/squeue round trips
     (tmp_path / "local").mkdir()
     local = _workdir(repo, tmp_path / "local", edit=_smoke_mnist(mirror))
-    t0 = time.time()
-    _run(["snakemake", "--config", "profile=smoke"], local, env=dict(os.environ, SEMIGAN_MIRROR=""))
-    t_local = time.time() - t0
+    local_log = open(tmp_path / "snakemake-local.log", "w")
+    reference = subprocess.Popen(["snakemake", SUMMARY, "--config", "profile=smoke"],
+                                 cwd=local, env=dict(os.environ, SEMIGAN_MIRROR=""), stdout=local_log,
+                                 stderr=subprocess.STDOUT)
 
-    # the same DAG through Slurm; the KILLED run's job is cancelled once it has a checkpoint
+    # the smoke DAG through Slurm; the KILLED run's job is cancelled once it has a checkpoint
     (tmp_path / "slurm").mkdir()
     work = _workdir(repo, tmp_path / "slurm", edit=_smoke_mnist(mirror))
     checkpoint = work / "resources/models/smoke" / KILLED / "checkpoint.pt"
@@ -113,10 +118,10 @@ def test_smoke_dag_on_a_local_slurm_cluster(repo, tmp_path, mirror, cluster):
     killed, job_snapshot = None, ""
     t0 = time.time()
     with open(log_path, "w") as log:
-        proc = subprocess.Popen(["snakemake", *PROFILE_ARGS, "--config", "profile=smoke", "--verbose"],
+        proc = subprocess.Popen(["snakemake", SUMMARY, *PROFILE_ARGS, "--config", "profile=smoke", "--verbose"],
                                 cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
-            while proc.poll() is None and time.time() - t0 < 900:
+            while proc.poll() is None and time.time() - t0 < LIMIT:
                 if killed is None and checkpoint.exists():
                     running = _squeue(env)
                     if comment in running:
@@ -125,12 +130,16 @@ def test_smoke_dag_on_a_local_slurm_cluster(repo, tmp_path, mirror, cluster):
                         _run(["scancel", killed], work, env=env)
                 time.sleep(0.5)
             if proc.poll() is None:
-                pytest.fail(f"snakemake through Slurm still running after 900 s; see {log_path}")
+                pytest.fail(f"snakemake through Slurm still running after {LIMIT} s; see {log_path}")
+            t_slurm = time.time() - t0
+            assert reference.wait(timeout=600) == 0, (tmp_path / "snakemake-local.log").read_text()[-5000:]
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    t_slurm = time.time() - t0
+            for p in (proc, reference):
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+            local_log.close()
+    t_both = time.time() - t0
     out = log_path.read_text()
     assert proc.returncode == 0, out[-5000:]
     assert killed, f"the {KILLED} training job finished before it could be cancelled:\n{out[-3000:]}"
@@ -138,7 +147,7 @@ def test_smoke_dag_on_a_local_slurm_cluster(repo, tmp_path, mirror, cluster):
     # every job went through sbatch: Snakemake's job → Slurm job id, and Slurm's own record
     submitted = re.findall(r"has been submitted with SLURM jobid (\d+) \(log: \S*/slurm_logs/rule_(\w+)/", out)
     rules = sorted({rule for _, rule in submitted})
-    assert rules == ["aggregate", "download", "evaluate", "figures", "report_md", "split", "tables", "train"], rules
+    assert rules == ["aggregate", "download", "evaluate", "split", "train"], rules
     n_train = len(METHODS) + 1  # one resubmission
     assert [rule for _, rule in submitted].count("train") == n_train, submitted
     jobs = _jobcomp(state)
@@ -183,10 +192,9 @@ def test_smoke_dag_on_a_local_slurm_cluster(repo, tmp_path, mirror, cluster):
     assert reference["resumed_from"] == []
 
     # the same results as the uninterrupted local run (timing columns aside)
-    ours, theirs = (_summary(w / "results/smoke/tables/summary.csv") for w in (work, local))
+    ours, theirs = (_summary(w / SUMMARY) for w in (work, local))
     assert len(ours) == len(METHODS)
     pd.testing.assert_frame_equal(ours, theirs, check_exact=True)
-    assert (work / "results/smoke/report.md").read_text().count("| smoke | mnist | 100 |") == len(METHODS)
 
     # the rules' own gpu=1 (without the test cluster's gpu: 0) reaches sbatch as --gpus=1,
     # which this GPU-less node refuses at submission
@@ -197,5 +205,31 @@ def test_smoke_dag_on_a_local_slurm_cluster(repo, tmp_path, mirror, cluster):
     assert gpu.returncode != 0
     assert re.search(r"sbatch call: sbatch .*--comment rule_train_\S+ .* --gpus=1\b", text), text[-3000:]
     assert "Invalid generic resource (gres) specification" in text, text[-3000:]
-    print(f"local smoke run {t_local:.0f} s, through Slurm {t_slurm:.0f} s "
+    print(f"through Slurm {t_slurm:.0f} s, with the local reference alongside {t_both:.0f} s "
           f"(job {killed} cancelled at step >= {step}, resumed)")
+
+
+def test_script_names_what_is_missing_and_rejects_bad_input(repo, tmp_path):
+    """No daemon needed: the skip reason names the missing programs, and bad input is an error
+    that names the bad value; nothing is started."""
+    script = str(repo / SCRIPT)
+    tools = tmp_path / "tools"  # the shell tools the script uses, but no Slurm client
+    tools.mkdir()
+    for tool in ("bash", "dirname", "realpath", "mkdir", "python3", "id", "cat", "sed", "grep", "tr", "seq", "sleep", "rm"):
+        os.symlink(shutil.which(tool), tools / tool)
+    env = dict(os.environ, PATH=str(tools))
+    out = subprocess.run([script, "up", str(tmp_path / "c")], capture_output=True, text=True, env=env)
+    assert out.returncode == 3, out.stdout + out.stderr
+    assert "missing: " in out.stderr and "sbatch" in out.stderr and "apt-get install slurm-wlm munge" in out.stderr
+    assert not (tmp_path / "c").exists()  # nothing made
+
+    out = subprocess.run([script, "start"], capture_output=True, text=True)
+    assert out.returncode == 2 and "unknown command 'start'" in out.stderr
+    out = subprocess.run([script, "up", str(tmp_path / "c")], capture_output=True, text=True,
+                         env=dict(os.environ, SLURM_LOCAL_PARTITION="gpu partition"))
+    assert out.returncode == 1 and "SLURM_LOCAL_PARTITION='gpu partition'" in out.stderr
+    out = subprocess.run([script, "env", str(tmp_path / "none")], capture_output=True, text=True)
+    assert out.returncode == 1 and f"no cluster in {tmp_path / 'none'}" in out.stderr
+    out = subprocess.run([script, "down", str(tmp_path / "none")], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr  # nothing to stop is not an error
+    assert not (tmp_path / "none").exists()  # only `up` makes the folder

@@ -2,8 +2,8 @@
 # A single-node Slurm cluster on this machine (munged + slurmctld + slurmd), for trying and
 # testing `--workflow-profile profiles/slurm`. Every file it makes — slurm.conf, munge key and
 # socket, spool and state dirs, pid and log files, client wrappers — lives in one folder
-# (default: <repo>/.slurm, gitignored); nothing outside it is read or written (no /etc, no
-# /run), and it runs as root or as any other user.
+# (default: <repo>/.slurm, gitignored); nothing is written outside it (no /etc, no /run), and
+# it runs as root or as any other user.
 #
 #   workflow/scripts/slurm_local.sh up     [DIR]   start (idempotent: an up cluster is kept)
 #   workflow/scripts/slurm_local.sh status [DIR]   daemons, node and queue; exit 1 when not up
@@ -31,8 +31,7 @@ case "$CMD" in
 esac
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 DIR=${2:-$REPO/.slurm}
-mkdir -p "$DIR" || die "cannot create the state folder '$DIR'"
-DIR=$(cd "$DIR" && pwd)
+DIR=$(realpath -m "$DIR")  # absolute; only `up` creates it
 CONF=$DIR/slurm.conf
 PART=${SLURM_LOCAL_PARTITION:-local}
 TIMEOUT=${SLURM_LOCAL_TIMEOUT:-60}
@@ -49,7 +48,7 @@ find_bin() {
 CLIENTS="sbatch squeue scontrol scancel sinfo srun sacct"
 need_bins() {
   local b missing=()
-  for b in munged mungekey slurmctld slurmd slurmstepd $CLIENTS; do
+  for b in munged mungekey munge unmunge slurmctld slurmd slurmstepd $CLIENTS; do
     find_bin "$b" >/dev/null || missing+=("$b")
   done
   if [ ${#missing[@]} -gt 0 ]; then
@@ -68,11 +67,11 @@ all_up() { alive munged && alive slurmctld && alive slurmd && scontrol ping >/de
 node_state() { sinfo -h -N -o '%T' 2>/dev/null | head -n1; }
 
 stop_pid() {  # stop_pid NAME: TERM, wait, KILL; the pid comes from our own pid file
-  local name=$1 p i
+  local name=$1 p
   p=$(pid_of "$name")
   if [ -n "$p" ] && running "$p"; then
     kill -TERM "$p" 2>/dev/null || true
-    for i in $(seq 1 100); do running "$p" || break; sleep 0.1; done
+    for _ in $(seq 1 100); do running "$p" || break; sleep 0.1; done
     if running "$p"; then kill -KILL "$p" 2>/dev/null || true; fi
     say "stopped $name (pid $p)"
   fi
@@ -106,13 +105,13 @@ stray_pids() {
 
 down() {
   if [ -f "$CONF" ] && alive slurmctld && scontrol ping >/dev/null 2>&1; then
-    local ids i
+    local ids
     ids=$(squeue -h -o '%i' 2>/dev/null | tr '\n' ' ')
     if [ -n "${ids// /}" ]; then
       say "cancelling jobs: $ids"
       # shellcheck disable=SC2086
       scancel $ids 2>/dev/null || true
-      for i in $(seq 1 30); do
+      for _ in $(seq 1 30); do
         [ -z "$(squeue -h -t running,completing,pending -o '%i' 2>/dev/null)" ] && break
         sleep 1
       done
@@ -208,6 +207,7 @@ write_wrappers() {
 
 up() {
   need_bins
+  mkdir -p "$DIR" || die "cannot create the state folder '$DIR'"
   if [ -f "$CONF" ] && all_up; then
     say "already up in $DIR (node $(cat "$DIR/run/nodename"): $(node_state))"
     return 0
@@ -230,7 +230,7 @@ up() {
     --pid-file="$DIR/run/munged.pid" --log-file="$DIR/log/munged.log" \
     --seed-file="$DIR/munge/munged.seed" --force \
     || die "munged did not start; see $DIR/log/munged.log"
-  munge -n -S "$DIR/munge/munge.socket.2" | unmunge -S "$DIR/munge/munge.socket.2" >/dev/null \
+  "$(find_bin munge)" -n -S "$DIR/munge/munge.socket.2" | "$(find_bin unmunge)" -S "$DIR/munge/munge.socket.2" >/dev/null \
     || die "munge round trip failed on $DIR/munge/munge.socket.2; see $DIR/log/munged.log"
 
   # -c: start with no job state (down cancels every job; a crash may have left stale ones)
@@ -239,8 +239,8 @@ up() {
   "$(find_bin slurmd)" -f "$CONF" -N "$(cat "$DIR/run/nodename")" \
     || die "slurmd did not start; see $DIR/log/slurmd.log"
 
-  local t state=""
-  for t in $(seq 1 $((TIMEOUT * 2))); do
+  local state=""
+  for _ in $(seq 1 $((TIMEOUT * 2))); do
     state=$(node_state)
     case "$state" in idle*|mixed*|allocated*) break ;; esac
     sleep 0.5
