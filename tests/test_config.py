@@ -52,7 +52,7 @@ def _bad(params, path, value):
     (["profiles", "cpu", "grid"], {"datasets": {"imagenet": [100]}, "seeds": [0], "methods": ["supervised"]},
      r"grid.datasets: 'imagenet' has no entry datasets.imagenet"),
     (["split", "n_val"], 0, r"at split.n_val: 0 is less than the minimum of 1"),
-    (["generation", "inception_datasets"], ["mnsit"],
+    (["profiles", "cpu", "generation", "inception_datasets"], ["mnsit"],
      r"generation.inception_datasets names 'mnsit', which has no entry datasets.mnsit"),
     (["generation", "inception_datasets"], "mnist", r"at generation.inception_datasets: 'mnist' is not of type"),
 ])

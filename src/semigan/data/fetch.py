@@ -15,6 +15,7 @@ import urllib.request
 from pathlib import Path
 
 from .readers import CorruptFileError, gunzip_bytes
+from ..hashing import file_digest
 from .sources import DatasetSource, RemoteFile
 
 MIRROR_ENV = "SEMIGAN_MIRROR"
@@ -29,11 +30,7 @@ class MirrorError(FileNotFoundError):
 
 
 def md5_of(path: Path) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return file_digest(path, "md5")
 
 
 def verify(path: Path, remote: RemoteFile) -> str:

@@ -4,7 +4,6 @@ of each .npz, verified on every read so a damaged cache is named, never half-rea
 
 from __future__ import annotations
 
-import hashlib
 import json
 import zipfile
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_path
+from ..hashing import file_sha256
 from . import readers
 from .fetch import MirrorError, fetch_dataset, md5_of, resolve_mirror
 from .sources import get_source
@@ -29,12 +29,6 @@ def rebuild_hint(data_dir: Path) -> str:
             "from the verified original files)")
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 @dataclass

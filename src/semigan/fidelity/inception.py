@@ -31,6 +31,7 @@ import torch
 from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
 
 from ..atomic import atomic_path
+from ..hashing import file_sha256
 
 FULL_WEIGHTS_URL = URL_INCEPTION_V3
 FULL_WEIGHTS_FILE = URL_INCEPTION_V3.rsplit("/", 1)[-1]  # weights-inception-2015-12-05-6726825d.pth
@@ -75,12 +76,6 @@ class InceptionWeights:
         return d
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 # -- 1. configured full weights ------------------------------------------------------------------

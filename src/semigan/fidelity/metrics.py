@@ -7,7 +7,6 @@ so and why, never a different number under the same name."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
@@ -120,7 +119,3 @@ def class_consistency(extractor_path: Path, images: torch.Tensor, requested: tor
     per_class = {name: float(hit[requested == k].mean()) for k, name in enumerate(class_names)
                  if (requested == k).any()}
     return {"overall": float(hit.mean()), "per_class": per_class, "n": int(len(images))}
-
-
-def default_cache_root() -> Path:
-    return Path(os.environ.get("SEMIGAN_FIDELITY_CACHE", "resources/fidelity_cache"))
