@@ -49,7 +49,7 @@ def test_resumed_run_continues_the_same_trajectory(mnist_dir, split_path, tmp_pa
 
     with pytest.raises(Interrupt):
         Trainer(_spec(), mnist_dir, split_path, log=lambda m: None).run(tmp_path / "b.pt", on_eval=stop_at_20)
-    assert torch.load(tmp_path / "b.pt", weights_only=False)["step"] == 10
+    assert torch.load(tmp_path / "b.pt", weights_only=True)["step"] == 10
     logs = []
     resumed = Trainer(_spec(), mnist_dir, split_path, log=logs.append).run(tmp_path / "b.pt")
     assert any("resumed from checkpoint at step 10/30" in m for m in logs)
@@ -84,7 +84,7 @@ def test_selection_uses_validation_only_and_is_recorded(mnist_dir, split_path, t
     assert result["selection"] == {"rule": "best_val", "step": best["step"], "val_acc": best["val_acc"],
                                    "weights": "ema"}
     assert not (tmp_path / "ck.pt").exists(), "checkpoint should be removed after a finished run"
-    prov = torch.load(tmp_path / "m.pt", weights_only=False)["provenance"]
+    prov = torch.load(tmp_path / "m.pt", weights_only=True)["provenance"]
     assert {"git", "packages", "device"} <= set(prov) and prov["packages"]["torch"]
     assert (tmp_path / "h.csv").read_text().splitlines()[0].startswith("step,")
 
@@ -113,12 +113,12 @@ def test_killed_train_job_resumes_from_checkpoint(mnist_dir, split_path, tmp_pat
     assert not (killed / "model.pt").exists()
     rerun = subprocess.run(cmd(killed), capture_output=True, text=True, check=True)
     assert "resumed from checkpoint at step" in rerun.stderr
-    model = torch.load(killed / "model.pt", weights_only=False)
+    model = torch.load(killed / "model.pt", weights_only=True)
     assert model["resumed_from"] and model["history"][-1]["step"] == 150
 
     straight = tmp_path / "straight"
     straight.mkdir()
     subprocess.run(cmd(straight), capture_output=True, text=True, check=True)
-    reference = torch.load(straight / "model.pt", weights_only=False)
+    reference = torch.load(straight / "model.pt", weights_only=True)
     for name, value in reference["classifier_final_ema"].items():
         assert torch.equal(value, model["classifier_final_ema"][name]), name

@@ -113,7 +113,7 @@ def weights_digest(state: dict) -> str:
 
 
 def load_extractor(path: Path, device="cpu") -> tuple[DomainClassifier, dict]:
-    blob = torch.load(path, map_location=device, weights_only=False)
+    blob = torch.load(path, map_location=device, weights_only=True)
     model = DomainClassifier(blob["in_channels"], blob["n_classes"], blob.get("width", 32)).to(device)
     model.load_state_dict(blob["state_dict"])
     return model.eval(), blob

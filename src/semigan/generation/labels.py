@@ -35,7 +35,7 @@ def classifier_predictions(model_path: Path, images_nhwc: torch.Tensor, batch_si
     """(predicted class, confidence) of a classification run's selected weights."""
     from ..training.loop import RunSpec
 
-    blob = torch.load(model_path, map_location="cpu", weights_only=False)
+    blob = torch.load(model_path, map_location="cpu", weights_only=True)
     spec = RunSpec.from_dict(blob["spec"])
     arch = get_architecture(spec.arch)
     h, w, c = images_nhwc.shape[1:]

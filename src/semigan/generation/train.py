@@ -159,7 +159,7 @@ class GanTrainer:
     def try_resume(self, checkpoint: Path) -> None:
         if not checkpoint.exists():
             return
-        state = torch.load(checkpoint, map_location=self.device, weights_only=False)
+        state = torch.load(checkpoint, map_location=self.device, weights_only=True)
         if state["spec"] != self.spec.to_dict():
             stale = checkpoint.with_name(checkpoint.name + f".stale-step{state['step']}")
             os.replace(checkpoint, stale)
@@ -221,7 +221,7 @@ def train_gan_run(spec: GenSpec, data_dir: Path, split_path: Path, model_out: Pa
 def load_generator(model_path: Path, device=None):
     """The evaluated (final EMA) generator of a generation run, and the run's model file."""
     device = device or pick_device()
-    blob = torch.load(model_path, map_location=device, weights_only=False)
+    blob = torch.load(model_path, map_location=device, weights_only=True)
     spec = GenSpec.from_dict(blob["spec"])
     g, _ = build_networks(spec, tuple(blob["image_shape"]), blob["n_classes"], device)
     g.load_state_dict(blob["generator"])

@@ -225,7 +225,7 @@ class Trainer:
     def try_resume(self, checkpoint: Path) -> bool:
         if not checkpoint.exists():
             return False
-        state = torch.load(checkpoint, map_location=self.device, weights_only=False)
+        state = torch.load(checkpoint, map_location=self.device, weights_only=True)
         if state["spec"] != self.spec.to_dict():
             stale = checkpoint.with_name(checkpoint.name + f".stale-step{state['step']}")
             os.replace(checkpoint, stale)
