@@ -199,7 +199,7 @@ def test_smoke_dag_through_dvc_repro(repo, tmp_path, mirror):
     assert m["provenance"]["train"]["packages"]["torch"] and m["config"]["method"] == "ssl_gan"
     assert (work / "dvc.lock").exists()
     report = (work / "results" / "smoke" / "report.md").read_text()
-    assert "| smoke | cifar10_jpeg | 4000 | ssl_gan | 1 |" in report
+    assert "| smoke | cifar10_jpeg | 4000 | 200 | ssl_gan | 1 |" in report  # labels, validation images, method
     assert "![Test error vs number of labels](figures/error_vs_labels.png)" in report
     assert (work / "results" / "smoke" / "figures" / "error_vs_labels.pdf").stat().st_size > 0
     assert "JPEG" in report  # the lossy copy's note reaches the page
