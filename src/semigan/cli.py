@@ -264,16 +264,14 @@ def _cmd_check(a) -> None:
 
 def _cmd_show_spec(a) -> None:
     from .committed import stale_fields
-    from .config import load_params, resolve, run_spec, show_spec
+    from .config import load_params, show_spec
+    from .training.loop import RunSpec
 
     overrides = {"profile": a.profile} if a.profile else {}
-    config = load_params(a.params, **overrides)
-    print(show_spec(config, a.run))
-    effective = resolve(config, warn=lambda msg: None)
-    dataset, n, method, seed = a.run.strip("/").split("/")
-    committed = Path("results") / effective["profile"] / "runs" / a.run.strip("/") / "metrics.json"
+    text, spec = show_spec(load_params(a.params, **overrides), a.run)
+    print(text)
+    committed = Path("results") / spec["profile"] / "runs" / RunSpec.from_dict(spec).name / "metrics.json"
     if committed.is_file():
-        spec = run_spec(effective, dataset, int(n[1:]), method, int(seed.removeprefix("seed")))
         fields = stale_fields(committed, spec)
         print(f"# {committed}: " + ("computed with exactly these settings" if not fields
                                      else f"computed with other values of {', '.join(fields)}"))

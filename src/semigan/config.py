@@ -330,10 +330,14 @@ def spec_sources(config: dict, dataset: str, method: str) -> dict[str, str]:
             if isinstance(node, dict):
                 yield prefix + ".".join(path), node
 
-    sources: dict[str, str] = {}
+    sources: dict[str, str] = {"split.n_val": "default"}
     for name, node in layers("datasets", dataset):
         if "arch" in node:
             sources["arch"] = f"{name}.arch"
+    for path in [("split",), ("datasets", dataset)]:  # n_val_of's precedence: the dataset's own value wins
+        for name, node in layers(*path):
+            if "n_val" in node:
+                sources["split.n_val"] = f"{name}.n_val"
     train_layers = [("train",), ("datasets", dataset, "train"), ("methods", method, "train"),
                     ("methods", method, "per_dataset", dataset, "train")]
     for f in dataclasses.fields(TrainConfig):
@@ -352,8 +356,9 @@ def spec_sources(config: dict, dataset: str, method: str) -> dict[str, str]:
     return sources
 
 
-def show_spec(config: dict, run: str) -> str:
-    """A run's effective settings, one per line with the params.yaml layer that set it."""
+def show_spec(config: dict, run: str) -> tuple[str, dict]:
+    """A run's effective settings, one per line with the params.yaml layer that set it, and
+    the run's spec (to compare with a committed result)."""
     from .methods import METHODS, parse_hparams
 
     effective = resolve(config, warn=lambda msg: None)
@@ -373,22 +378,8 @@ def show_spec(config: dict, run: str) -> str:
               **{f"train.{k}": v for k, v in spec["train"].items()},
               **{f"hparams.{k}": v for k, v in hparams.items()}}
     sources = spec_sources(config, dataset, method)
-    n_val_key = f"datasets.{dataset}.n_val"
-    sources["split.n_val"] = next((f"{p}{n_val_key}" for p in (f"profiles.{effective['profile']}.", "")
-                                   if _lookup(config, p, n_val_key) is not None),
-                                  next((f"{p}split.n_val" for p in (f"profiles.{effective['profile']}.", "")
-                                        if _lookup(config, p, "split.n_val") is not None), "default"))
     width = max(map(len, values))
     lines = [f"# {effective['profile']} profile, run {dataset}/n{n_labels}/{method}/seed{seed_no}",
              f"# {'setting'.ljust(width)}  value  ← set by"]
     lines += [f"{k.ljust(width)}  {json.dumps(v)}  ← {sources.get(k, '?')}" for k, v in values.items()]
-    return "\n".join(lines)
-
-
-def _lookup(config: dict, prefix: str, dotted: str):
-    node = config["profiles"][config["profile"]] if prefix else config
-    for key in dotted.split("."):
-        if not isinstance(node, dict) or key not in node:
-            return None
-        node = node[key]
-    return node
+    return "\n".join(lines), spec
