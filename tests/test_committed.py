@@ -4,7 +4,10 @@ and an evaluation without its model fails with a clear message."""
 import json
 
 from semigan.cli import main
-from semigan.committed import differing_fields, is_frozen, stale_fields
+import os
+
+from semigan.committed import (differing_fields, is_frozen, mark_out_of_date, record_matches, stale_fields,
+                               write_input_record)
 
 SPEC = {"method": "ssl_gan", "seed": 1, "hparams": {"lr": 0.003, "beta2": 0.9999}, "train": {"steps": 30000}}
 
@@ -31,6 +34,23 @@ def test_frozen_when_committed_without_model_and_stale_when_settings_changed(tmp
     assert stale_fields(metrics, {**SPEC, "train": {"steps": 10000}}) == ["train.steps"]
     model.write_bytes(b"weights")
     assert not is_frozen(metrics, model)  # made here: Snakemake's own triggers apply
+
+
+def test_input_record_matches_only_the_same_files_with_the_same_content(tmp_path):
+    a, b, record = tmp_path / "a.json", tmp_path / "b.json", tmp_path / "record.json"
+    a.write_text("1")
+    b.write_text("2")
+    assert not record_matches(record, [str(a), str(b)])  # never recorded
+    write_input_record([str(a), str(b)], record)
+    assert record_matches(record, [str(a), str(b)])
+    os.utime(a, (1, 1))
+    assert record_matches(record, [str(a), str(b)])  # times do not matter
+    assert not record_matches(record, [str(a)])  # an input left out
+    assert not record_matches(record, [str(a), str(b), str(tmp_path / "new.json")])  # a new cell
+    b.write_text("3")
+    assert not record_matches(record, [str(a), str(b)])  # changed content
+    mark_out_of_date(record)
+    assert record.stat().st_mtime == 1
 
 
 def test_evaluate_without_the_model_says_what_to_do(tmp_path, capsys):

@@ -279,6 +279,12 @@ def _cmd_show_spec(a) -> None:
         print(f"# no committed result at {committed}")
 
 
+def _cmd_record_inputs(a) -> None:
+    from .committed import write_input_record
+
+    write_input_record(a.inputs, Path(a.out))
+
+
 def _training_files(s: argparse.ArgumentParser) -> None:
     """What every training command reads and writes."""
     s.add_argument("--data", required=True)
@@ -447,6 +453,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--params", default="params.yaml")
     s.add_argument("--profile", default=None)
     s.set_defaults(func=_cmd_show_spec)
+
+    s = sub.add_parser("record-inputs", help="sha256 of a report step's inputs (its up-to-date record)")
+    s.add_argument("inputs", nargs="+")
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=_cmd_record_inputs)
 
     s = sub.add_parser("check-params", help="validate params.yaml for a profile")
     s.add_argument("--params", default="params.yaml")

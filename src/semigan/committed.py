@@ -1,16 +1,26 @@
 """Committed results on a machine that did not make them.
 
 A clone has every finished run's metrics.json but none of its models, data or Snakemake
-metadata. The workflow treats such a run as *frozen*: its result stands and nothing re-runs
-it, since that would mean retraining. If its recorded config differs from the one the
-current params give, it is also *stale*: the workflow names the settings that changed and
-the user decides (deleting the metrics file recomputes the run).
+metadata, and git sets file times in checkout order. Two rules make such a checkout behave:
+
+- A run is *frozen* when its metrics.json is here but its model is not: its result stands and
+  nothing re-runs it, since that would mean retraining. If its recorded config differs from
+  the one the current params give, it is also *stale*: the workflow names the settings that
+  changed and the user decides (deleting the metrics file recomputes the run).
+- Each report step (aggregate, tables, figures, report) writes an *input record*: the sha256
+  of every file it read, committed with its outputs. A step whose inputs match its record is
+  up to date whatever the files' times; one whose inputs differ (a re-run here, new cells,
+  results pulled from elsewhere) is re-run. Content decides, never the checkout order.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+
+from .atomic import atomic_path
+from .hashing import file_sha256
 
 
 def differing_fields(recorded: dict, current: dict, prefix: str = "") -> list[str]:
@@ -39,3 +49,31 @@ def stale_fields(metrics_file: str | Path, spec: dict) -> list[str]:
 def is_frozen(metrics_file: str | Path, model_file: str | Path) -> bool:
     """Committed and not made here (no model)."""
     return Path(metrics_file).exists() and not Path(model_file).exists()
+
+
+def input_digests(paths: list[str]) -> dict[str, str | None]:
+    """sha256 per path (None for a file that does not exist yet)."""
+    return {str(p): file_sha256(Path(p)) if Path(p).is_file() else None for p in paths}
+
+
+def write_input_record(paths: list[str], out: str | Path) -> None:
+    """What a report step read, written after the step succeeded."""
+    with atomic_path(out) as tmp:
+        Path(tmp).write_text(json.dumps(input_digests(paths), indent=1, sort_keys=True) + "\n")
+
+
+def record_matches(record: str | Path, paths: list[str]) -> bool:
+    """True if `record` lists exactly these inputs with their current contents."""
+    try:
+        recorded = json.loads(Path(record).read_text())
+    except (OSError, ValueError):
+        return False
+    return recorded == input_digests(paths)
+
+
+def mark_out_of_date(record: str | Path) -> None:
+    """Date a record back to 1970, so that Snakemake's time rule sees every input of its step
+    as newer and re-runs the step (the record is one of the step's outputs). One second after
+    the epoch, not zero: Snakemake skips the time check when the oldest output's time is 0."""
+    if Path(record).exists():
+        os.utime(record, (1, 1))

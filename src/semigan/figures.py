@@ -22,14 +22,16 @@ DATASET_TITLES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10":
 
 
 def save(fig, stem: Path) -> list[Path]:
-    """stem.png and stem.pdf, each written atomically."""
+    """stem.png and stem.pdf, each written atomically; the PDF carries no creation date, so a
+    re-made figure of the same results is the same file (git shows no change)."""
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     outs = []
     for ext in ("png", "pdf"):
         out = stem.with_suffix(f".{ext}")
         with atomic_path(out) as tmp:
-            fig.savefig(tmp, format=ext, dpi=150, bbox_inches="tight")
+            fig.savefig(tmp, format=ext, dpi=150, bbox_inches="tight",
+                        metadata={"CreationDate": None} if ext == "pdf" else None)
         outs.append(out)
     plt.close(fig)
     return outs

@@ -6,7 +6,7 @@ import sys
 
 from snakemake.logging import logger
 
-from semigan.committed import is_frozen, stale_fields
+from semigan.committed import is_frozen, mark_out_of_date, record_matches, stale_fields
 from semigan.config import ParamsError, gen_spec, generation_cells, grid_cells, n_val_of, paper_target_cells, resolve, run_spec
 
 
@@ -27,13 +27,14 @@ FIGURES = {  # file stem → caption in report.md
     "validation_curves": "Validation error during training",
     "loss_curves": "Training losses",
 }
-GEN_FIGURES = {  # written by generation_tables when the profile has a generation grid
+GEN_FIGURES = {  # written by generation-tables when the profile has a generation grid
     "fid_vs_labels": "Sample quality (FID) vs number of labels",
     "class_consistency": "Class-consistency per class",
     "sample_grids": "Samples per method (rows = classes)",
 }
 # Downloaded data and splits are content-addressed (checksums, split hashes), so consumers
 # take them as ancient(): re-creating them (e.g. after a rule edit) never re-runs training.
+# Committed results: see "committed results" below.
 
 
 wildcard_constraints:
@@ -44,43 +45,39 @@ wildcard_constraints:
     seed=r"\d+",
 
 
-# -- re-run propagation -----------------------------------------------------------------
-# A committed result (metrics, tables, figures) that was never made on this machine is an
-# ancient() input: a git clone sets mtimes in checkout order, which must not make finished
-# work look stale. A job that really runs also touches a stamp under resources/stamps/ (not
-# in git). Once it exists, the job's outputs are ordinary inputs (made_here), so a re-run
-# reaches report.md in the same call or a later one. The report steps' consumers also take
-# those steps' stamps as inputs: in a clone that adds a cell, aggregate runs on the new
-# metrics and its stamp, not its committed (ancient) tables, carries tables, figures and
-# report_md along (Snakemake does not propagate through an existing ancient() input). An
-# empty stamp cannot carry a re-run to a later call alone: Snakemake skips an input whose
-# checksum is unchanged.
-# Hand-edited inputs are tracked by content (file_digest as a param). Runs committed
-# elsewhere are frozen (semigan.committed).
-STAMPS = f"resources/stamps/{PROFILE}"
-
-
-def stamp(step, run=None):
-    return f"{STAMPS}/{step}.done" if run is None else f"{STAMPS}/{step}/{run}.done"
+# -- committed results (semigan.committed) ---------------------------------------------
+# A clone has every committed result but no models and git's file times (checkout order).
+# A run whose model is not here is frozen: its evaluation has no inputs, so nothing retrains
+# it. The report step and the paper targets record the sha256 of the inputs they read; while
+# their inputs match that record, the committed ones are ancient() (file times never re-run
+# the step); when they do not (new cells, results copied or pulled in, edited references), every
+# input is ordinary and the record is dated back, so the step re-runs.
 
 
 def cell_run(cell):
     return f"{cell.dataset}/n{cell.n_labels}/{cell.method}/seed{cell.seed}"
 
 
-def made_here(path, made_stamp):
-    """`path` as an input: ordinary if this machine made it (its stamp exists) or must make it,
-    else ancient()."""
-    return path if os.path.exists(made_stamp) or not os.path.exists(path) else ancient(path)
-
-
 def metrics_file(results, cell):
     return f"{results}/{cell_run(cell)}/metrics.json"
 
 
-def run_metrics(step, cells, results):
-    """Every cell's metrics.json (step: the rule that writes it), as made_here() decides."""
-    return [made_here(metrics_file(results, c), stamp(step, cell_run(c))) for c in cells]
+def recorded_inputs(record, made_here=(), **named):
+    """`named` (input name → list of paths) for a step whose shell ends in `semigan
+    record-inputs {input} --out <record>`; paths in `made_here` (results this machine made,
+    whose re-runs must reach the step in the same call) stay ordinary."""
+    paths = [p for group in named.values() for p in group]
+    if record_matches(record, paths):
+        return {name: [p if p in made_here else ancient(p) for p in group] for name, group in named.items()}
+    mark_out_of_date(record)
+    return named
+
+
+def run_results(cells, results, models):
+    """(metrics files, those made here) of some cells: made here = its model is on this machine."""
+    metrics = [metrics_file(results, c) for c in cells]
+    here = {m for m, c in zip(metrics, cells) if os.path.exists(f"{models}/{cell_run(c)}/model.pt")}
+    return metrics, here
 
 
 def evaluation_inputs(results, models, **extra):
@@ -115,10 +112,6 @@ def warn_stale(cells, results, models, make_spec):
                            f"({', '.join(fields)}); it stays as committed until you delete it")
 
 
-def without_stamps(*outputs):
-    return [f for output in outputs for f in output if not f.startswith(STAMPS)]
-
-
 def split_file(wildcards):
     """The split of a run (its dataset's n_val), ancient: splits are content-addressed."""
     return ancient(split_path(wildcards))
@@ -133,15 +126,6 @@ def bench_target_args(wildcards):
     """--target/--stop-at-target for datasets with a time-to-train target, else nothing."""
     target = (CFG.get("bench") or {}).get("target_error_pct", {}).get(wildcards.dataset)
     return "" if target is None else f"--target {target} --stop-at-target"
-
-
-def file_digest(path):
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()[:16]
-
-
-def all_metrics():
-    return [metrics_file(f"{RESULTS}/runs", c) for c in grid_cells(CFG)]
 
 
 def source_args(wildcards):
@@ -196,13 +180,38 @@ def inception_args(wildcards):
     return " ".join(a for a in (inception_weights_arg(), skip) if a)
 
 
-def all_generation_metrics():
-    return [metrics_file(GEN_RUNS, c) for c in generation_cells(CFG)]
+# -- the report step (report.smk) --------------------------------------------------------
+# every grid cell's metrics.json, and those made on this machine
+CLASSIFICATION, CLASSIFICATION_HERE = run_results(grid_cells(CFG), f"{RESULTS}/runs", f"resources/models/{PROFILE}")
+GENERATION, GENERATION_HERE = run_results(generation_cells(CFG), GEN_RUNS, GEN_MODELS)
+TABLES = f"{RESULTS}/tables"
+FIGURES_DIR = f"{RESULTS}/figures"
+
+
+def generation_outputs():
+    """generation-tables' files, when the profile has a generation grid."""
+    if not GENERATION:
+        return {}
+    return {
+        "gen_runs": report(f"{TABLES}/generation_runs.csv", category="Tables", caption="../report/generation_runs.rst"),
+        "gen_summary": f"{TABLES}/generation_summary.csv",
+        "gen_per_class": f"{TABLES}/generation_per_class.csv",
+        "gen_md": f"{TABLES}/generation_summary.md",
+        "gen_metrics": f"{TABLES}/generation_metrics.json",
+    }
+
+
+def generation_step(wildcards, input, output):
+    """The generation tables and figures (a shell step), when the profile has a generation grid."""
+    if not input.generation:
+        return ""
+    return (f"&& semigan generation-tables {' '.join(input.generation)} --out-dir {os.path.dirname(output.gen_runs)}"
+            f" --figures-dir {os.path.dirname(output.pdfs[0])}")
 
 
 def report_figures():
     """The report's figures: classification always, generation when the profile has any."""
-    return {**FIGURES, **(GEN_FIGURES if generation_cells(CFG) else {})}
+    return {**FIGURES, **(GEN_FIGURES if GENERATION else {})}
 
 
 warn_stale(grid_cells(CFG), f"{RESULTS}/runs", f"resources/models/{PROFILE}", run_spec)

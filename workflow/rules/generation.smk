@@ -58,7 +58,6 @@ rule evaluate_gan:
     output:
         metrics=f"{GEN_RUNS}/{RUN}/metrics.json",
         grid=report(f"{GEN_RUNS}/{RUN}/samples.png", category="Samples", caption="../report/samples.rst"),
-        done=touch(stamp("evaluate_gan", RUN)),
     params:
         model=f"{GEN_MODELS}/{RUN}/model.pt",  # paths, so a frozen run fails clearly
         extractor=EXTRACTOR,

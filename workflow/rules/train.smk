@@ -28,7 +28,6 @@ rule evaluate:
         unpack(evaluation_inputs(f"{RESULTS}/runs", f"resources/models/{PROFILE}")),
     output:
         metrics=f"{RESULTS}/runs/{RUN}/metrics.json",
-        done=touch(stamp("evaluate", RUN)),
     params:
         model=f"resources/models/{PROFILE}/{RUN}/model.pt",  # a path, so a frozen run fails clearly
         data=f"{DATA}/{{dataset}}",
