@@ -209,3 +209,25 @@ def test_image_folder_split_checked_once_its_cache_exists(params, tmp_path):
     with pytest.raises(ParamsError, match=r"digits: 50 labels \+ n_val 1400 need 146 training images per class, "
                                           r"but the smallest class of digits has 141"):
         resolve(cfg)
+
+
+def test_show_spec_names_the_layer_of_each_setting_and_checks_the_committed_run(repo, tmp_path, monkeypatch, capsys):
+    """Issue 14: `semigan show-spec` for the committed MNIST-100 ssl_gan cpu run."""
+    from semigan.cli import main
+
+    monkeypatch.chdir(repo)  # committed results are looked up under ./results
+    run = "mnist/n100/ssl_gan/seed0"
+    assert main(["show-spec", "--params", "params.yaml", "--profile", "cpu", run]) == 0
+    out = capsys.readouterr().out
+    assert f"results/cpu/runs/{run}/metrics.json: computed with exactly these settings" in out
+    lines = {line.split()[0]: line.split("←")[-1].strip() for line in out.splitlines() if "←" in line}
+    assert lines["hparams.beta2"] == "profiles.cpu.methods.ssl_gan.per_dataset.mnist.hparams.beta2"
+    assert lines["hparams.eps"] == "methods.ssl_gan.hparams.eps"  # the base value, no profile override
+    assert lines["train.steps"] == "profiles.cpu.methods.ssl_gan.train.steps"
+    assert lines["train.batch_size"] == "train.batch_size"
+    changed = yaml.safe_load((repo / "params.yaml").read_text())
+    changed["profiles"]["cpu"]["methods"]["ssl_gan"]["per_dataset"]["mnist"]["hparams"]["beta2"] = 0.99
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(changed))
+    assert main(["show-spec", "--params", str(tmp_path / "p.yaml"), "--profile", "cpu", run]) == 0
+    out = capsys.readouterr().out
+    assert f"results/cpu/runs/{run}/metrics.json: computed with other values of hparams.beta2" in out
