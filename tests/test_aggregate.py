@@ -32,7 +32,7 @@ def test_mean_std_n(tmp_path):
     assert "| cpu | mnist | 100 | – | ssl_gan | 3 | 3.00 ± 2.65 | – | 20 |" in (tmp_path / "summary.md").read_text()
     assert json.loads((tmp_path / "metrics.json").read_text())["mnist"]["n100"]["ssl_gan"] == {
         "test_error_pct_mean": 3.0, "test_error_pct_std": 2.6458, "final_test_error_pct_mean": None,
-        "n_seeds": 3, "n_diverged": 0}
+        "final_test_error_pct_std": None, "n_seeds": 3, "n_diverged": 0}
 
 
 def test_diverged_runs_are_counted_not_averaged(tmp_path):
@@ -122,3 +122,28 @@ def test_generation_tables_reject_classification_metrics(tmp_path):
     path = _metrics(tmp_path, "ssl_gan", 0, 1.0, domain={}, inception={}, class_consistency={})
     with pytest.raises(MetricsError, match="not a generation run's metrics"):
         generation_tables([path])
+
+
+def test_a_new_metric_is_one_registry_entry(tmp_path, monkeypatch):
+    """Issue 14: a metric registered once reaches runs, summary, `dvc metrics` JSON and the
+    markdown table with its own label, direction and digits."""
+    import semigan.aggregate as agg
+    from semigan.metric_registry import GENERATION, Metric
+
+    monkeypatch.setitem(GENERATION, "coverage", Metric("coverage", "higher", 3, lambda m: m["domain"]["precision"] / 2))
+    paths = [_gen_metrics(tmp_path, "ssl_cgan", s, 2.0, 0.9) for s in range(2)]
+    runs, _ = agg.generation_tables(paths)
+    summary = agg.generation_summary(runs)
+    assert list(runs["coverage"]) == [0.4, 0.4] and summary["coverage_mean"].iloc[0] == pytest.approx(0.4)
+    assert agg.generation_metrics(summary)["mnist"]["n100"]["ssl_cgan"]["coverage_mean"] == pytest.approx(0.4)
+    header, _, row = agg.generation_markdown(summary).splitlines()
+    assert header.endswith("| Inception FID ↓ | coverage ↑ |") and row.endswith("| not computed | 0.400 ± 0.000 |")
+    monkeypatch.setitem(GENERATION, "sharpness", Metric("sharpness", "higher", 2, lambda m: m["domain"]["sharpness"]))
+    assert agg.generation_tables(paths)[0]["sharpness"].isna().all()  # runs evaluated before it existed
+
+
+def test_metric_direction_is_checked():
+    from semigan.metric_registry import Metric
+
+    with pytest.raises(ValueError, match="better='smaller'"):
+        Metric("FID", "smaller", 2, lambda m: 0.0)

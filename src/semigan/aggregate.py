@@ -9,11 +9,12 @@ from pathlib import Path
 import pandas as pd
 
 from .atomic import atomic_path
+from .metric_registry import CLASSIFICATION, GENERATION
 
 REQUIRED = ("profile", "dataset", "n_labels", "method", "seed", "test_error_pct",
             "test_accuracy", "train_seconds", "steps_per_second")
 KEYS = ["profile", "dataset", "n_labels", "method"]
-SUMMARISED = ["test_error_pct", "test_accuracy", "train_seconds", "steps_per_second"]
+RUN_STATS = ["test_accuracy", "train_seconds", "steps_per_second"]  # summarised beside the registered metrics
 
 
 class MetricsError(ValueError):
@@ -39,12 +40,11 @@ def runs_table(paths: list[Path]) -> pd.DataFrame:
     for path in paths:
         m = read_metrics(path)
         row = {k: m[k] for k in REQUIRED}
-        final, sizes = m.get("final") or {}, m.get("split_sizes") or {}
+        row.update({name: metric.value(m) for name, metric in CLASSIFICATION.items()})
         row.update({
             "diverged": bool((m.get("diverged") or {}).get("value", False)),
             "diverged_reasons": "; ".join((m.get("diverged") or {}).get("reasons", [])),
-            "final_test_error_pct": final.get("test_error_pct"),  # absent in runs evaluated before it was recorded
-            "n_val": sizes.get("val"),
+            "n_val": (m.get("split_sizes") or {}).get("val"),
             "selected_step": m.get("selection", {}).get("step"),
             "selected_val_acc": m.get("selection", {}).get("val_acc"),
             "train_steps": m.get("train_steps"),
@@ -80,7 +80,7 @@ def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
     grouped_all = runs.groupby(KEYS, sort=True)
     grouped = ok.groupby(KEYS, sort=True)
     ok_seeds = {key: list(rows["seed"]) for key, rows in grouped}
-    out = grouped[SUMMARISED + ["final_test_error_pct"]].agg(["mean", "std"])
+    out = grouped[[*CLASSIFICATION, *RUN_STATS]].agg(["mean", "std"])
     out.columns = [f"{a}_{b}" for a, b in out.columns]
     out = out.reindex(grouped_all.size().index)  # a cell whose every run diverged keeps its row
     out.insert(0, "n_seeds", grouped.size().reindex(out.index).fillna(0).astype(int))
@@ -108,9 +108,8 @@ def summary_metrics(summary: pd.DataFrame) -> dict:
     for row in summary.itertuples(index=False):
         cell = out.setdefault(row.dataset, {}).setdefault(f"n{row.n_labels}", {})
         cell[row.method] = {
-            "test_error_pct_mean": _rounded(row.test_error_pct_mean),
-            "test_error_pct_std": _rounded(row.test_error_pct_std),
-            "final_test_error_pct_mean": _rounded(row.final_test_error_pct_mean),
+            **{f"{name}_{stat}": _rounded(getattr(row, f"{name}_{stat}")) for name in CLASSIFICATION
+               for stat in ("mean", "std")},
             "n_seeds": int(row.n_seeds),
             "n_diverged": int(row.n_diverged),
         }
@@ -148,8 +147,6 @@ def aggregate(paths: list[Path], runs_csv: Path, summary_csv: Path,
 # -- generation runs ------------------------------------------------------------------------
 GEN_REQUIRED = ("profile", "dataset", "n_labels", "method", "seed", "domain", "inception",
                 "class_consistency", "train_seconds")
-GEN_SUMMARISED = ["fid_domain", "is_domain", "kid_domain", "precision", "recall",
-                  "class_consistency_pct", "fid_inception", "is_inception", "train_seconds"]
 
 
 def _read_generation(path: Path) -> dict:
@@ -167,11 +164,7 @@ def generation_tables(paths: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
         d, inc, cc = m["domain"], m["inception"], m["class_consistency"]
         rows.append({
             **{k: m[k] for k in ("profile", "dataset", "n_labels", "method", "seed")},
-            "fid_domain": d["fid"], "is_domain": d["is_mean"], "kid_domain": d["kid_mean"],
-            "precision": d["precision"], "recall": d["recall"],
-            "class_consistency_pct": None if cc["overall"] is None else 100 * cc["overall"],
-            "fid_inception": inc.get("fid") if inc["computed"] else None,
-            "is_inception": inc.get("is_mean") if inc["computed"] else None,
+            **{name: metric.value(m) for name, metric in GENERATION.items()},
             "inception": "computed" if inc["computed"] else f"not computed: {inc['reason']}",
             "feature_extractor": d["feature_extractor"], "n_samples": d["n_samples"],
             "reference": d["reference"], "train_seconds": m["train_seconds"],
@@ -196,7 +189,7 @@ UPPER_BOUND = "cgan_full"  # the generation method every label is given to
 
 def generation_summary(runs: pd.DataFrame) -> pd.DataFrame:
     grouped = runs.groupby(KEYS, sort=True)
-    out = grouped[GEN_SUMMARISED].agg(["mean", "std"])
+    out = grouped[[*GENERATION, "train_seconds"]].agg(["mean", "std"])
     out.columns = [f"{a}_{b}" for a, b in out.columns]
     out.insert(0, "n_seeds", grouped.size())
     out["inception"] = grouped["inception"].first()
@@ -217,25 +210,28 @@ def generation_metrics(summary: pd.DataFrame) -> dict:
         cell = out.setdefault(row["dataset"], {}).setdefault(f"n{row['n_labels']}", {})
         cell[row["method"]] = {
             **{f"{name}_mean": None if pd.isna(row[f"{name}_mean"]) else round(float(row[f"{name}_mean"]), 4)
-               for name in GEN_SUMMARISED},
+               for name in [*GENERATION, "train_seconds"]},
             "n_seeds": int(row["n_seeds"]),
         }
     return out
 
 
 def generation_markdown(summary: pd.DataFrame) -> str:
-    def cell(r, name, digits=2):
-        mean, std = getattr(r, f"{name}_mean"), getattr(r, f"{name}_std")
+    """One row per dataset × labels × method; a column per registered metric (in_table), and
+    domain FID relative to cgan_full's beside domain FID."""
+    def cell(r, name):
+        mean, std, digits = getattr(r, f"{name}_mean"), getattr(r, f"{name}_std"), GENERATION[name].digits
         if pd.isna(mean):
-            return "–"
+            return GENERATION[name].missing
         return f"{mean:.{digits}f} ± {std:.{digits}f}" if pd.notna(std) else f"{mean:.{digits}f}"
 
-    lines = ["| dataset | labels | method | seeds | domain FID ↓ | FID ÷ cgan_full | domain IS ↑ | domain KID ↓ | precision ↑ | recall ↑ | class-consistency % ↑ | Inception FID |",
-             "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    columns = [name for name, metric in GENERATION.items() if metric.in_table]
+    headings = [GENERATION[name].heading for name in columns]
+    headings.insert(columns.index("fid_domain") + 1, f"FID ÷ {UPPER_BOUND}")
+    lines = ["| dataset | labels | method | seeds | " + " | ".join(headings) + " |",
+             "| --- | ---: | --- | ---: |" + " ---: |" * len(headings)]
     for r in summary.itertuples(index=False):
-        inc = cell(r, "fid_inception") if r.inception == "computed" else "not computed"
-        ratio = "–" if pd.isna(r.fid_vs_full) else f"{r.fid_vs_full:.2f}"
-        lines.append(f"| {r.dataset} | {r.n_labels} | {r.method} | {r.n_seeds} | {cell(r, 'fid_domain')} | {ratio} | "
-                     f"{cell(r, 'is_domain')} | {cell(r, 'kid_domain', 4)} | {cell(r, 'precision', 3)} | "
-                     f"{cell(r, 'recall', 3)} | {cell(r, 'class_consistency_pct', 1)} | {inc} |")
+        values = [cell(r, name) for name in columns]
+        values.insert(columns.index("fid_domain") + 1, "–" if pd.isna(r.fid_vs_full) else f"{r.fid_vs_full:.2f}")
+        lines.append(f"| {r.dataset} | {r.n_labels} | {r.method} | {r.n_seeds} | " + " | ".join(values) + " |")
     return "\n".join(lines) + "\n"

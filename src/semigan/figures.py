@@ -14,6 +14,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from .atomic import atomic_path  # noqa: E402
+from .metric_registry import GENERATION  # noqa: E402
 from .references import error_references  # noqa: E402
 from .tables import published_dataset  # noqa: E402
 
@@ -154,8 +155,7 @@ def fid_vs_labels(gen_runs: pd.DataFrame, stem: Path) -> list[Path]:
     metrics = ["fid_domain"] + (["fid_inception"] if gen_runs["fid_inception"].notna().any() else [])
     long = gen_runs.melt(id_vars=["dataset", "n_labels", "method", "seed"], value_vars=metrics,
                          var_name="metric", value_name="FID").dropna(subset=["FID"])
-    long["panel"] = [f"{_title(d)} — {'domain' if m == 'fid_domain' else 'Inception'} FID"
-                     for d, m in zip(long["dataset"], long["metric"])]
+    long["panel"] = [f"{_title(d)} — {GENERATION[m].label}" for d, m in zip(long["dataset"], long["metric"])]
     if long.groupby("dataset")["n_labels"].nunique().max() == 1:
         # one label count per dataset: a line "vs labels" would be single points; compare methods
         long["panel"] = [f"{p}, {n} labels" for p, n in zip(long["panel"], long["n_labels"])]
@@ -196,7 +196,7 @@ def class_consistency_heatmap(per_class: pd.DataFrame, stem: Path) -> list[Path]
         table = sub.pivot_table(index="method", columns="class", values="class_consistency_pct",
                                 aggfunc="mean", sort=False)
         sns.heatmap(table, annot=True, fmt=".0f", vmin=0, vmax=100, cmap="viridis", ax=ax,
-                    cbar_kws={"label": "class-consistency (%)"})
+                    cbar_kws={"label": GENERATION["class_consistency_pct"].label})
         ax.set_title(f"{_title(dataset)}, {n} labels: domain classifier agrees with the requested class (%)")
         ax.set_xlabel("requested class")
         ax.set_ylabel("method")
