@@ -5,9 +5,6 @@ and exact resume. The evaluated generator is fixed in advance: the final EMA wei
 from __future__ import annotations
 
 import json
-import os
-import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,12 +13,11 @@ import torch.nn.functional as F
 
 from .. import provenance
 from ..data.store import load_meta, load_images
-from ..divergence import check_finite
 from ..models.cgan import CondGenerator, ProjectionDiscriminator
 from ..splits import read_split
 from ..training.ema import EMA
-from ..training.loop import (RunIdentity, write_training_options, StepStats, _atomic_torch_save, _rng_state, _set_rng_state, pick_device,
-                             require_positive)
+from ..training.loop import (RunIdentity, TrainingLoop, _atomic_torch_save, pick_device, require_positive,
+                             write_training_options)
 from ..training.sampling import IndexStream
 from .labels import LABEL_SOURCES, build_training_set
 
@@ -92,12 +88,13 @@ def build_networks(spec: GenSpec, image_shape, n_classes: int, device):
     return g, d
 
 
-class GanTrainer:
+class GanTrainer(TrainingLoop):
+    """A generation run's GAN: hinge loss, one D and one G step per iteration, EMA of the
+    generator; its history rows are the log lines (nothing is selected: final EMA weights)."""
+
     def __init__(self, spec: GenSpec, data_dir: Path, split_path: Path, classifier: Path | None = None,
                  log=None):
-        self.spec, self.cfg = spec, spec.train
-        self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
-        self.device = pick_device()
+        super().__init__(spec, log)
         meta = load_meta(data_dir)
         train = load_images(data_dir, "train")
         split = read_split(split_path)
@@ -117,9 +114,6 @@ class GanTrainer:
         self.opt_d = torch.optim.Adam(self.d.parameters(), cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
         self.ema = EMA(self.g, cfg.ema_halflife, cfg.ema_rampup)
         self.stream = IndexStream(torch.arange(len(self.images)), cfg.batch_size, 1_000_003 * spec.seed + 7)
-        self.step, self.wall = 0, 0.0
-        self.history: list[dict] = []
-        self.resumed_from: list[int] = []
 
     def _fake_classes(self, n: int) -> torch.Tensor | None:
         """Classes asked of the generator: drawn from the training set's class frequencies."""
@@ -149,48 +143,18 @@ class GanTrainer:
         self.d.requires_grad_(True)
         return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach()}
 
-    def state_dict(self) -> dict:
-        return {"spec": self.spec.to_dict(), "step": self.step, "wall": self.wall,
-                "g": self.g.state_dict(), "d": self.d.state_dict(), "ema": self.ema.state_dict(),
-                "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
-                "stream": self.stream.state_dict(), "rng": _rng_state(), "history": self.history,
-                "resumed_from": self.resumed_from}
+    def ema_source(self) -> torch.nn.Module:
+        return self.g
 
-    def try_resume(self, checkpoint: Path) -> None:
-        if not checkpoint.exists():
-            return
-        state = torch.load(checkpoint, map_location=self.device, weights_only=True)
-        if state["spec"] != self.spec.to_dict():
-            stale = checkpoint.with_name(checkpoint.name + f".stale-step{state['step']}")
-            os.replace(checkpoint, stale)
-            self.log(f"[{self.spec.name}] checkpoint made with another configuration kept as {stale}")
-            return
-        for name in ("g", "d", "opt_g", "opt_d"):
+    def own_state(self) -> dict:
+        return {"g": self.g.state_dict(), "d": self.d.state_dict(), "opt_g": self.opt_g.state_dict(),
+                "opt_d": self.opt_d.state_dict(), "stream": self.stream.state_dict()}
+
+    def load_own_state(self, state: dict) -> None:
+        for name in ("g", "d", "opt_g", "opt_d", "stream"):
             getattr(self, name).load_state_dict(state[name])
-        self.ema.load_state_dict(state["ema"])
-        self.stream.load_state_dict(state["stream"])
-        _set_rng_state(state["rng"])
-        self.step, self.wall, self.history = state["step"], state["wall"], state["history"]
-        self.resumed_from = state["resumed_from"] + [self.step]
-        self.log(f"[{self.spec.name}] resumed from checkpoint at step {self.step}/{self.cfg.steps}")
 
-    def run(self, checkpoint: Path) -> dict:
-        self.try_resume(checkpoint)
-        cfg = self.cfg
-        stats = StepStats(self.step)
-        while self.step < cfg.steps:
-            t0 = time.perf_counter()
-            stats.add(self.train_step())
-            self.step += 1
-            self.ema.update(self.g, self.step)
-            self.wall += time.perf_counter() - t0
-            if self.step % cfg.log_every == 0 or self.step == cfg.steps:
-                check_finite(stats.means(), self.spec.name, self.step)
-                self.log(stats.line(self.spec.name, self.step, cfg.steps))
-                self.history.append({"step": self.step, "wall_seconds": round(self.wall, 2), **stats.means()})
-                stats.reset()
-            if self.step % cfg.checkpoint_every == 0 and self.step < cfg.steps:
-                _atomic_torch_save(self.state_dict(), checkpoint)
+    def result(self) -> dict:
         return {"spec": self.spec.to_dict(), "generator": {k: v.cpu() for k, v in self.ema.state_dict().items()},
                 "weights": "final EMA", "n_classes": self.n_classes, "image_shape": self.image_shape,
                 "training_set": self.data.info, "history": self.history, "split_sha256": self.split_sha256,

@@ -152,11 +152,112 @@ def _set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-class Trainer:
-    def __init__(self, spec: RunSpec, data_dir: Path, split_path: Path, log=None):
+class TrainingLoop:
+    """The loop every trainer shares, classification and generation alike: step timing, EMA by
+    half-life, the divergence check and log line every `log_every` steps, history rows, full
+    checkpoints and exact resume (networks, optimisers, EMA, streams, RNG, history). A trainer
+    supplies one iteration (`train_step`, returning scalars), the module its EMA follows, the
+    state of its own parts, when a history row is due and what it measures there."""
+
+    def __init__(self, spec: RunIdentity, log=None):
         self.spec, self.cfg = spec, spec.train
         self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
         self.device = pick_device()
+        self.step = 0
+        self.wall = 0.0  # seconds of training, summed over resumed sessions
+        self.history: list[dict] = []
+        self.resumed_from: list[int] = []
+        self.ema: EMA | None = None
+
+    # -- what a trainer provides ------------------------------------------------------------
+    def train_step(self) -> dict:
+        """One iteration; returns its scalars (losses, accuracies) as tensors or floats."""
+        raise NotImplementedError
+
+    def ema_source(self) -> torch.nn.Module:
+        raise NotImplementedError
+
+    def own_state(self) -> dict:
+        """The trainer's parts of a checkpoint (networks, optimisers, streams, ...)."""
+        raise NotImplementedError
+
+    def load_own_state(self, state: dict) -> None:
+        raise NotImplementedError
+
+    def prepare(self) -> None:
+        """Before resuming or the first step (e.g. data-dependent initialisation)."""
+
+    def history_due(self) -> bool:
+        return self.step % self.cfg.log_every == 0 or self.step == self.cfg.steps
+
+    def measure(self, row: dict) -> bool:
+        """Add measurements to a history row; a true return value ends training there."""
+        return False
+
+    def result(self) -> dict:
+        raise NotImplementedError
+
+    # -- checkpoints ------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {"spec": self.spec.to_dict(), "step": self.step, "wall": self.wall,
+                "ema": self.ema.state_dict(), "rng": _rng_state(), "history": self.history,
+                "resumed_from": self.resumed_from, **self.own_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.step, self.wall, self.history = state["step"], state["wall"], state["history"]
+        self.ema.load_state_dict(state["ema"])
+        self.load_own_state(state)
+        _set_rng_state(state["rng"])
+        self.resumed_from = state["resumed_from"] + [self.step]
+
+    def try_resume(self, checkpoint: Path) -> bool:
+        if not checkpoint.exists():
+            return False
+        state = torch.load(checkpoint, map_location=self.device, weights_only=True)
+        if state["spec"] != self.spec.to_dict():
+            stale = checkpoint.with_name(checkpoint.name + f".stale-step{state['step']}")
+            os.replace(checkpoint, stale)
+            self.log(f"[{self.spec.name}] checkpoint was made with another configuration; "
+                     f"kept it as {stale} and starting afresh")
+            return False
+        self.load_state_dict(state)
+        self.log(f"[{self.spec.name}] resumed from checkpoint at step {self.step}/{self.cfg.steps}")
+        return True
+
+    # -- the loop ---------------------------------------------------------------------------
+    def run(self, checkpoint: Path) -> dict:
+        self.prepare()
+        self.try_resume(checkpoint)
+        cfg = self.cfg
+        stats = StepStats(self.step)
+        while self.step < cfg.steps:
+            t0 = time.perf_counter()
+            stats.add(self.train_step())
+            self.step += 1
+            self.ema.update(self.ema_source(), self.step)
+            self.wall += time.perf_counter() - t0
+            if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+                check_finite(stats.means(), self.spec.name, self.step)
+                self.log(stats.line(self.spec.name, self.step, cfg.steps))
+            if self.history_due():
+                row = {"step": self.step, "wall_seconds": round(self.wall, 2), **stats.means()}
+                stop = self.measure(row)
+                self.history.append(row)
+                stats.reset()
+                if stop:
+                    self.log(f"[{self.spec.name}] stopped at step {self.step} by the caller")
+                    break
+            if self.step % cfg.checkpoint_every == 0 and self.step < cfg.steps:
+                _atomic_torch_save(self.state_dict(), checkpoint)
+        return self.result()
+
+
+class Trainer(TrainingLoop):
+    """A classification method's training: its batches, data-dependent init, EMA of the
+    classifier, validation every `eval_every` steps and selection of the weights on it."""
+
+    def __init__(self, spec: RunSpec, data_dir: Path, split_path: Path, log=None):
+        super().__init__(spec, log)
         self.arch = get_architecture(spec.arch)
         meta = load_meta(data_dir)
         train = load_images(data_dir, "train")
@@ -176,12 +277,8 @@ class Trainer:
         self.unl_streams = [IndexStream(torch.from_numpy(self.split.unlabeled), bs, base + 2 + i)
                             for i in range(self.method.unlabeled_batches)]
         self.val_idx = torch.from_numpy(self.split.val).to(self.device)
-        self.step = 0
-        self.wall = 0.0  # seconds of training, summed over resumed sessions
-        self.history: list[dict] = []
         self.best = {"val_acc": -1.0, "step": 0, "state": None}
-        self.resumed_from: list[int] = []
-        self.ema: EMA | None = None
+        self.on_eval = None
 
     # -- batches ---------------------------------------------------------------------------
     def _x(self, idx: torch.Tensor) -> torch.Tensor:
@@ -192,7 +289,7 @@ class Trainer:
         unl = [self._x(s.next()) for s in self.unl_streams]
         return Batch(self._x(lab), self.labels[lab], *unl)
 
-    def _initialize(self) -> None:
+    def prepare(self) -> None:
         g = torch.Generator().manual_seed(self.spec.seed)
         n = self.cfg.init_size
         lab = torch.from_numpy(self.split.labeled)
@@ -202,82 +299,51 @@ class Trainer:
         self.method.initialize(x_lab, x_unl)
         self.ema = EMA(self.method.classifier, self.cfg.ema_halflife, self.cfg.ema_rampup)
 
-    # -- checkpoints ------------------------------------------------------------------------
-    def state_dict(self) -> dict:
-        return {"spec": self.spec.to_dict(), "step": self.step, "wall": self.wall,
-                "method": self.method.state_dict(), "ema": self.ema.state_dict(),
-                "lab_stream": self.lab_stream.state_dict(),
-                "unl_streams": [s.state_dict() for s in self.unl_streams],
-                "rng": _rng_state(), "history": self.history, "best": self.best,
-                "resumed_from": self.resumed_from}
+    def train_step(self) -> dict:
+        return self.method.train_step(self.next_batch(), self.step)
 
-    def load_state_dict(self, state: dict) -> None:
-        self.step, self.wall = state["step"], state["wall"]
+    def ema_source(self) -> torch.nn.Module:
+        return self.method.classifier
+
+    # -- checkpoints ------------------------------------------------------------------------
+    def own_state(self) -> dict:
+        return {"method": self.method.state_dict(), "lab_stream": self.lab_stream.state_dict(),
+                "unl_streams": [s.state_dict() for s in self.unl_streams], "best": self.best}
+
+    def load_own_state(self, state: dict) -> None:
         self.method.load_state_dict(state["method"])
-        self.ema.load_state_dict(state["ema"])
         self.lab_stream.load_state_dict(state["lab_stream"])
         for s, st in zip(self.unl_streams, state["unl_streams"]):
             s.load_state_dict(st)
-        _set_rng_state(state["rng"])
-        self.history, self.best = state["history"], state["best"]
-        self.resumed_from = state["resumed_from"] + [self.step]
+        self.best = state["best"]
 
-    def try_resume(self, checkpoint: Path) -> bool:
-        if not checkpoint.exists():
-            return False
-        state = torch.load(checkpoint, map_location=self.device, weights_only=True)
-        if state["spec"] != self.spec.to_dict():
-            stale = checkpoint.with_name(checkpoint.name + f".stale-step{state['step']}")
-            os.replace(checkpoint, stale)
-            self.log(f"[{self.spec.name}] checkpoint was made with another configuration; "
-                     f"kept it as {stale} and starting afresh")
-            return False
-        self.load_state_dict(state)
-        self.log(f"[{self.spec.name}] resumed from checkpoint at step {self.step}/{self.cfg.steps}")
-        return True
-
-    # -- the loop ---------------------------------------------------------------------------
+    # -- validation and selection ------------------------------------------------------------
     def validate(self) -> dict:
         labels = self.labels[self.val_idx]
         ema_acc, _ = accuracy(self.ema.model, self.images[self.val_idx], labels, self.arch)
         raw_acc, _ = accuracy(self.method.classifier, self.images[self.val_idx], labels, self.arch)
         return {"val_acc": ema_acc, "val_acc_raw": raw_acc}
 
+    def history_due(self) -> bool:
+        return self.step % self.cfg.eval_every == 0 or self.step == self.cfg.steps
+
+    def measure(self, row: dict) -> bool:
+        row.update(self.validate())
+        if row["val_acc"] > self.best["val_acc"]:
+            self.best = {"val_acc": row["val_acc"], "step": self.step,
+                         "state": copy.deepcopy({k: v.cpu() for k, v in self.ema.state_dict().items()})}
+        stop = self.on_eval is not None and self.on_eval(self, row)
+        self.log(f"[{self.spec.name}] step {self.step} val_acc(ema)={row['val_acc']:.4f} "
+                 f"val_acc(raw)={row['val_acc_raw']:.4f} best={self.best['val_acc']:.4f}"
+                 f"@{self.best['step']}")
+        return stop
+
     def run(self, checkpoint: Path, on_eval=None) -> dict:
         """on_eval(trainer, row) is called after each validation (benchmarks use it); its
         time is not counted as training time, and a true return value ends training there
         (a time-to-target benchmark stops once it has its answer)."""
-        self._initialize()
-        self.try_resume(checkpoint)
-        cfg = self.cfg
-        stats = StepStats(self.step)
-        while self.step < cfg.steps:
-            t0 = time.perf_counter()
-            stats.add(self.method.train_step(self.next_batch(), self.step))
-            self.step += 1
-            self.ema.update(self.method.classifier, self.step)
-            self.wall += time.perf_counter() - t0
-            if self.step % cfg.log_every == 0 or self.step == cfg.steps:
-                check_finite(stats.means(), self.spec.name, self.step)
-                self.log(stats.line(self.spec.name, self.step, cfg.steps))
-            if self.step % cfg.eval_every == 0 or self.step == cfg.steps:
-                row = {"step": self.step, "wall_seconds": round(self.wall, 2), **stats.means()}
-                row.update(self.validate())
-                self.history.append(row)
-                stats.reset()
-                if row["val_acc"] > self.best["val_acc"]:
-                    self.best = {"val_acc": row["val_acc"], "step": self.step,
-                                 "state": copy.deepcopy({k: v.cpu() for k, v in self.ema.state_dict().items()})}
-                stop = on_eval is not None and on_eval(self, row)
-                self.log(f"[{self.spec.name}] step {self.step} val_acc(ema)={row['val_acc']:.4f} "
-                         f"val_acc(raw)={row['val_acc_raw']:.4f} best={self.best['val_acc']:.4f}"
-                         f"@{self.best['step']}")
-                if stop:
-                    self.log(f"[{self.spec.name}] stopped at step {self.step} by the caller")
-                    break
-            if self.step % cfg.checkpoint_every == 0 and self.step < cfg.steps:
-                _atomic_torch_save(self.state_dict(), checkpoint)
-        return self.result()
+        self.on_eval = on_eval
+        return super().run(checkpoint)
 
     def result(self) -> dict:
         final = {k: v.cpu() for k, v in self.ema.state_dict().items()}
