@@ -147,7 +147,7 @@ def test_smoke_dag_on_a_local_slurm_cluster(repo, tmp_path, mirror, cluster):
     # every job went through sbatch: Snakemake's job → Slurm job id, and Slurm's own record
     submitted = re.findall(r"has been submitted with SLURM jobid (\d+) \(log: \S*/slurm_logs/rule_(\w+)/", out)
     rules = sorted({rule for _, rule in submitted})
-    assert rules == ["aggregate", "download", "evaluate", "split", "train"], rules
+    assert rules == ["download", "evaluate", "report", "split", "train"], rules
     n_train = len(METHODS) + 1  # one resubmission
     assert [rule for _, rule in submitted].count("train") == n_train, submitted
     jobs = _jobcomp(state)
