@@ -7,10 +7,10 @@ metadata, and git sets file times in checkout order. Two rules make such a check
   nothing re-runs it, since that would mean retraining. If its recorded config differs from
   the one the current params give, it is also *stale*: the workflow names the settings that
   changed and the user decides (deleting the metrics file recomputes the run).
-- Each report step (aggregate, tables, figures, report) writes an *input record*: the sha256
-  of every file it read, committed with its outputs. A step whose inputs match its record is
-  up to date whatever the files' times; one whose inputs differ (a re-run here, new cells,
-  results pulled from elsewhere) is re-run. Content decides, never the checkout order.
+- The report step and each paper target write an *input record*: the sha256 of every file
+  they read, committed with their outputs. A step whose inputs match its record is up to
+  date whatever the files' times; one whose inputs differ (a re-run here, new cells, results
+  pulled from elsewhere) is re-run. Content decides, never the checkout order.
 """
 
 from __future__ import annotations
