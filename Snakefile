@@ -15,6 +15,7 @@ include: "workflow/rules/generation.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/bench.smk"
 include: "workflow/rules/paper.smk"
+include: "workflow/rules/preflight.smk"
 
 
 rule all:
@@ -22,4 +23,5 @@ rule all:
         CLASSIFICATION,  # every grid cell: a clone that adds cells computes just those
         GENERATION,
         rules.report.output,  # tables, figures, report.md
+        rules.preflight.output if CFG.get("preflight") else [],
     default_target: True

@@ -55,6 +55,7 @@ def _bad(params, path, value):
     (["profiles", "cpu", "generation", "inception_datasets"], ["mnsit"],
      r"generation.inception_datasets names 'mnsit', which has no entry datasets.mnsit"),
     (["generation", "inception_datasets"], "mnist", r"at generation.inception_datasets: 'mnist' is not of type"),
+    (["preflight"], 1, r"at preflight: 1 is less than the minimum of 2"),
 ])
 def test_schema_errors_name_the_key(params, path, value, pattern):
     with pytest.raises(ParamsError, match=pattern):
@@ -231,3 +232,31 @@ def test_show_spec_names_the_layer_of_each_setting_and_checks_the_committed_run(
     assert main(["show-spec", "--params", str(tmp_path / "p.yaml"), "--profile", "cpu", run]) == 0
     out = capsys.readouterr().out
     assert f"results/cpu/runs/{run}/metrics.json: computed with other values of hparams.beta2" in out
+
+
+def test_preflight_keeps_widths_and_batches_and_caps_steps_in_its_own_folders(params):
+    """The paper preflight runs each cell shape of the paper grids at the paper's settings but
+    for a few steps, validating and checkpointing halfway, under names and folders that can
+    never be mistaken for the paper's results or data."""
+    from semigan.config import gen_spec, run_spec
+
+    paper = resolve(dict(params, profile="paper"))
+    pre = resolve(dict(params, profile="paper", preflight=6))
+    assert pre["profile"] == "paper-preflight"
+    assert {pre["data"]["root"], pre["data"]["splits"]}.isdisjoint({paper["data"]["root"], paper["data"]["splits"]})
+    cells = grid_cells(pre)
+    assert {(c.dataset, c.n_labels, c.method) for c in cells} == \
+        {(c.dataset, c.n_labels, c.method) for c in grid_cells(paper)}
+    assert {c.seed for c in cells} == {0} and len(cells) < len(grid_cells(paper))
+    for c in cells:
+        full, short = (run_spec(e, c.dataset, c.n_labels, c.method, c.seed) for e in (paper, pre))
+        assert short["train"]["steps"] == 6 < full["train"]["steps"]
+        assert (short["train"]["eval_every"], short["train"]["checkpoint_every"]) == (3, 3)
+        assert (short["arch"], short["hparams"], short["train"]["batch_size"], short["train"]["init_size"]) == \
+            (full["arch"], full["hparams"], full["train"]["batch_size"], full["train"]["init_size"])
+    c = generation_cells(pre)[0]
+    full, short = (gen_spec(e, c.dataset, c.n_labels, c.method, c.seed)["train"] for e in (paper, pre))
+    assert short["steps"] == 6 and short["checkpoint_every"] == 3
+    assert {k: v for k, v in short.items() if k not in ("steps", "checkpoint_every", "log_every")} == \
+        {k: v for k, v in full.items() if k not in ("steps", "checkpoint_every", "log_every")}
+    assert pre["generation"]["inception_datasets"] == [] and pre["generation"]["n_samples"] < paper["generation"]["n_samples"]

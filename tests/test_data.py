@@ -145,6 +145,29 @@ def test_svhn_mat_reader_maps_label_10_to_0(tmp_path):
     np.testing.assert_array_equal(arr.train_x[1], xs["train_32x32.mat"][..., 1])
 
 
+@pytest.mark.parametrize("name", ["cifar10", "svhn"])
+def test_fixture_in_the_official_format_is_decoded_by_the_registered_reader(tmp_path, monkeypatch, name):
+    """The preflight's stand-in for a dataset the mirror lacks: the release's own file layout
+    (SVHN's digit 0 stored as 10 included), the registry's class counts, a smaller test set,
+    and a cache that says it is not data."""
+    small = replace(sources.DATASETS[name], train_class_counts=tuple(range(20, 30)))
+    monkeypatch.setitem(sources.DATASETS, name, small)
+    meta = prepare_dataset(name, tmp_path / "data", tmp_path / "downloads", mirror=None, fixture=True)
+    assert sorted(p.name for p in (tmp_path / "downloads" / name).iterdir()) == sorted(f.name for f in small.files)
+    train, test = load_images(tmp_path / "data", "train"), load_images(tmp_path / "data", "test")
+    assert train.images.shape == (sum(range(20, 30)), 32, 32, 3) and train.images.dtype == np.uint8
+    assert np.bincount(train.labels).tolist() == list(range(20, 30))
+    assert len(test.labels) == 1000 and np.bincount(test.labels).tolist() == [100] * 10
+    means = np.stack([train.images[train.labels == k].mean((0, 1, 2)) for k in range(10)])
+    assert np.ptp(means, axis=0).max() > 20  # classes differ: a classifier can learn something
+    assert meta["fixture"] is True and "NOT DATA" in meta["note"]
+
+
+def test_fixture_of_a_dataset_without_one_names_those_with_one(tmp_path):
+    with pytest.raises(Exception, match=r"no fixture for dataset 'mnist'; fixtures exist for \['cifar10', 'svhn'\]"):
+        prepare_dataset("mnist", tmp_path / "d", tmp_path / "dl", mirror=None, fixture=True)
+
+
 @pytest.mark.parametrize("as_archive", [False, True])
 def test_imagefolder_reader(tmp_path, as_archive):
     root = tmp_path / "folder"

@@ -62,6 +62,43 @@ def test_resumed_run_continues_the_same_trajectory(mnist_dir, split_path, tmp_pa
     assert _strip_wall(straight["history"]) == _strip_wall(resumed["history"])
 
 
+def test_interrupted_after_checkpoint_resumes_in_a_fresh_trainer_on_the_same_trajectory(mnist_dir, split_path, tmp_path):
+    """The preflight's resume check: the run stops after its first checkpoint, a new trainer
+    resumes from the file, and the result is the uninterrupted run's."""
+    from semigan.training.loop import train_resuming
+
+    torch.set_num_threads(2)
+    straight = Trainer(_spec(steps=20), mnist_dir, split_path, log=lambda m: None).run(tmp_path / "a.pt")
+    made = []
+
+    def make():
+        made.append(Trainer(_spec(steps=20), mnist_dir, split_path, log=lambda m: None))
+        return made[-1]
+
+    trainer, resumed = train_resuming(make, tmp_path / "b.pt", interrupt=True)
+    assert len(made) == 2 and trainer is made[1]
+    assert resumed["resumed_from"] == [10] and straight["resumed_from"] == []
+    for name, value in straight["classifier_final_ema"].items():
+        assert torch.equal(value, resumed["classifier_final_ema"][name]), name
+    assert _strip_wall(straight["history"]) == _strip_wall(resumed["history"])
+    assert resumed["peak_memory"]["what"] == "process max RSS" and resumed["peak_memory"]["mb"] > 50
+
+
+def test_device_is_chosen_by_the_environment_with_clear_errors(monkeypatch):
+    from semigan.errors import UsageError
+    from semigan.training.loop import pick_device
+
+    monkeypatch.setenv("SEMIGAN_DEVICE", "cpu")
+    assert pick_device() == torch.device("cpu")
+    monkeypatch.setenv("SEMIGAN_DEVICE", "gpu0")
+    with pytest.raises(UsageError, match=r"\$SEMIGAN_DEVICE='gpu0' is not a device; expected cpu, cuda"):
+        pick_device()
+    if not torch.cuda.is_available():
+        monkeypatch.setenv("SEMIGAN_DEVICE", "cuda")
+        with pytest.raises(UsageError, match="sees no CUDA device"):
+            pick_device()
+
+
 def test_checkpoint_of_another_configuration_is_kept_aside(mnist_dir, split_path, tmp_path):
     def stop(trainer, row):
         raise Interrupt

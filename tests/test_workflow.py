@@ -75,6 +75,48 @@ def test_dry_run_job_counts(repo, tmp_path, profile, expected):
     assert _job_counts(out.stdout) == expected
 
 
+def test_paper_preflight_plans_every_cell_shape_with_fixtures_and_resume_checks(repo, tmp_path, mirror):
+    """The paper preflight's DAG: each cell of the paper grids once (first seed), official
+    CIFAR-10 and SVHN (not in the mirror) as fixtures, MNIST from the mirror, every training
+    job interrupted and resumed, and the preflight table at the end."""
+    work = _workdir(repo, tmp_path, mirror=mirror)
+    out = _run(["snakemake", "-n", "-p", "--config", "profile=paper", "preflight=4"], work).stdout
+    assert _job_counts(out) == {"download": 3, "split": 3, "train": 9, "evaluate": 9, **REPORT_JOBS,
+                                "extractor": 2, "train_gan": 10, "evaluate_gan": 10, "preflight": 1}
+    downloads = {m.group(1): m.group(0) for m in re.finditer(r"semigan download (\w+) [^\n]*", out)}
+    assert set(downloads) == {"mnist", "cifar10", "svhn"}
+    assert "--fixture" in downloads["cifar10"] and "--fixture" in downloads["svhn"]
+    assert "--fixture" not in downloads["mnist"] and "--mirror" in downloads["mnist"]
+    assert "resources/preflight/data" in downloads["mnist"]
+    trains = re.findall(r"semigan train(?:-gan)? [^\n]*", out)
+    assert len(trains) == 19 and all("--interrupt-after-checkpoint" in t for t in trains)
+    assert "results/paper-preflight/preflight.md" in out and "results/paper/" not in out
+
+
+def test_preflight_runs_through_the_rules_and_tabulates_each_cell(repo, tmp_path, mirror):
+    """A small preflight for real: the jobs run, each is interrupted after its checkpoint and
+    resumes, and the table gives steps, s/step, peak memory and the cost of the full run;
+    nothing lands in the profile's own results or the real data folder."""
+    def narrow(params):
+        params["profiles"]["smoke"]["grid"] = {"datasets": {"mnist": [100]}, "seeds": [0, 1], "methods": ["supervised"]}
+        params["profiles"]["smoke"]["generation_grid"] = {"datasets": {"mnist": [100]}, "seeds": [0], "methods": ["gan"]}
+
+    work = _workdir(repo, tmp_path, profile="smoke", mirror=mirror, edit=narrow)
+    _run(["snakemake", "preflight", "--config", "preflight=2"], work)
+    table = json.loads((work / "results/smoke-preflight/preflight.json").read_text())
+    rows = {r["run"]: r for r in table["cells"]}
+    assert set(rows) == {"mnist/n100/supervised/seed0", "mnist/n100/gan/seed0"}
+    for run, full in (("mnist/n100/supervised/seed0", 40), ("mnist/n100/gan/seed0", 20)):
+        r = rows[run]
+        assert (r["steps_run"], r["resumed_from"], r["full_steps"]) == (2, [1], full)
+        assert r["s_per_step"] > 0 and r["peak_memory_mb"] > 50
+        assert r["estimated_train_hours"] == pytest.approx(full * r["s_per_step"] / 3600)
+    metrics = json.loads((work / rows["mnist/n100/supervised/seed0"]["metrics_file"]).read_text())
+    assert metrics["profile"] == "smoke-preflight" and metrics["config"]["train"]["steps"] == 2
+    assert "| mnist/n100/gan/seed0 | cgan g128/d64 |" in (work / "results/smoke-preflight/preflight.md").read_text()
+    assert not (work / "results/smoke").exists() and not (work / "resources/data").exists()
+
+
 def _clone_with_results(repo, tmp_path, edit=None):
     """A clone of the cpu results whose file times make every table look older than every run."""
     work = _workdir(repo, tmp_path, edit=edit)

@@ -11,7 +11,7 @@ from pathlib import Path
 def _cmd_download(a) -> None:
     from .data.store import prepare_dataset
 
-    meta = prepare_dataset(a.dataset, Path(a.out), Path(a.downloads), a.mirror, a.imagefolder)
+    meta = prepare_dataset(a.dataset, Path(a.out), Path(a.downloads), a.mirror, a.imagefolder, a.fixture)
     print(json.dumps({k: meta[k] for k in ("dataset", "n_train", "n_test", "image_shape")}))
 
 
@@ -31,7 +31,15 @@ def _cmd_train(a) -> None:
 
     spec = RunSpec.from_dict(json.loads(a.spec))
     train_run(spec, Path(a.data), Path(a.split), Path(a.model), Path(a.checkpoint),
-              Path(a.history), threads=a.threads)
+              Path(a.history), threads=a.threads, interrupt=a.interrupt_after_checkpoint)
+
+
+def _cmd_preflight_table(a) -> None:
+    from .preflight import write_preflight_table
+
+    rows = write_preflight_table([Path(p) for p in a.metrics], json.loads(a.full_steps), a.profile,
+                                 Path(a.out_md), Path(a.out_json))
+    print(f"{a.out_md}: {len(rows)} cells")
 
 
 def _require_model(path: str) -> Path:
@@ -154,7 +162,7 @@ def _cmd_train_gan(a) -> None:
 
     train_gan_run(GenSpec.from_dict(json.loads(a.spec)), Path(a.data), Path(a.split), Path(a.model),
                   Path(a.checkpoint), Path(a.history), Path(a.classifier) if a.classifier else None,
-                  a.threads)
+                  a.threads, interrupt=a.interrupt_after_checkpoint)
 
 
 def _cmd_evaluate_gan(a) -> None:
@@ -293,6 +301,8 @@ def _training_files(s: argparse.ArgumentParser) -> None:
     s.add_argument("--checkpoint", required=True)
     s.add_argument("--history", required=True)
     s.add_argument("--threads", type=int, default=None)
+    s.add_argument("--interrupt-after-checkpoint", action="store_true",
+                   help="stop after the first checkpoint and resume from it in a fresh trainer (the preflight's check)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -305,6 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--downloads", required=True, help="cache of verified original files")
     s.add_argument("--mirror", default=None, help="local mirror folder (else official URLs)")
     s.add_argument("--imagefolder", default=None, help="your own train|test/<class>/ images")
+    s.add_argument("--fixture", action="store_true",
+                   help="synthetic files in the official format instead of the data (the paper preflight)")
     s.set_defaults(func=_cmd_download)
 
     s = sub.add_parser("split", help="class-balanced labelled/validation/unlabelled split")
@@ -319,6 +331,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--spec", required=True, help="the run's RunSpec as JSON")
     _training_files(s)
     s.set_defaults(func=_cmd_train)
+
+    s = sub.add_parser("preflight-table", help="steps, s/step, peak memory and cost estimate of a preflight's cells")
+    s.add_argument("metrics", nargs="+", help="the preflight's metrics.json files")
+    s.add_argument("--full-steps", required=True, help='JSON {"<kind>:<run>": steps in the profile itself}')
+    s.add_argument("--profile", required=True)
+    s.add_argument("--out-md", required=True)
+    s.add_argument("--out-json", required=True)
+    s.set_defaults(func=_cmd_preflight_table)
 
     s = sub.add_parser("evaluate", help="test-set metrics of a trained run")
     s.add_argument("--model", required=True)

@@ -75,6 +75,8 @@ def resolve(config: dict, warn=None) -> dict:
     base = {k: v for k, v in config.items() if k != "profiles"}
     patch = {k: v for k, v in profiles[name].items() if k != "description"}
     effective = deep_merge(base, patch)
+    if effective.get("preflight"):
+        effective = preflight_of(effective)
     _check_registered_names(effective)
     blocks = grid_blocks(effective)
     for i, block in enumerate(blocks):
@@ -96,6 +98,51 @@ def resolve(config: dict, warn=None) -> dict:
         warn(msg)
     _check_inception_datasets(effective)
     return effective
+
+
+PREFLIGHT_ROOT = "resources/preflight"  # fixtures and the preflight's data cache: never the real data root
+PREFLIGHT_SAMPLES = 200  # generated images per generation evaluation in a preflight
+
+
+def preflight_of(effective: dict) -> dict:
+    """The preflight of a profile: each cell of its grids at the profile's own architectures,
+    batch sizes, split sizes and data layouts, for `preflight` steps (run_spec/gen_spec cap
+    them: `preflight_train`), so a shape error, a missing file or an out-of-memory batch shows
+    up in minutes on a CPU instead of at hour 0 of a GPU run. What it changes, and why:
+    - the profile is named `<profile>-preflight`: its results, models and logs get folders of
+      their own, and its metrics can never pass for the profile's;
+    - the first seed of each grid block (seeds change random streams, not shapes or files);
+    - data and splits under resources/preflight: datasets the mirror lacks (official CIFAR-10, SVHN) are
+      fixtures in the official format (semigan.data.fixtures), never mixed with real data;
+    - generation evaluation on PREFLIGHT_SAMPLES images, a one-epoch extractor on at most 2000
+      images, no Inception metrics (≈ 3 images/s on 2 CPU cores; their path is tested in
+      tests/test_inception.py and timed by `semigan bench-metrics`)."""
+    out = copy.deepcopy(effective)
+    out["profile"] = f"{effective['profile']}-preflight"
+    out["data"] = dict(out["data"], root=f"{PREFLIGHT_ROOT}/data", downloads=f"{PREFLIGHT_ROOT}/downloads",
+                       splits=f"{PREFLIGHT_ROOT}/splits")
+    for key in ("grid", "generation_grid"):
+        grid = out.get(key)
+        if grid:
+            out[key] = [dict(b, seeds=b["seeds"][:1]) for b in (grid if isinstance(grid, list) else [grid])]
+    gen = out.get("generation")
+    if gen:
+        gen["n_samples"] = min(gen.get("n_samples", PREFLIGHT_SAMPLES), PREFLIGHT_SAMPLES)
+        extractor = gen.setdefault("extractor", {})
+        extractor["epochs"] = 1
+        extractor["max_images"] = min(extractor.get("max_images") or 2000, 2000)
+        gen["inception_datasets"] = []
+    return out
+
+
+def preflight_train(train: dict, steps: int, validates: bool = False) -> dict:
+    """A run's train settings in a preflight: `steps` steps, validation and a checkpoint
+    halfway (the train job is interrupted there and resumes: `--interrupt-after-checkpoint`),
+    a log line and history row every step (its s/step). Widths, batch sizes, EMA and
+    optimiser settings stay the profile's."""
+    half = max(1, steps // 2)
+    capped = dict(train, steps=steps, checkpoint_every=half, log_every=1)
+    return dict(capped, eval_every=half) if validates else capped
 
 
 def _check_registered_names(effective: dict) -> None:
@@ -186,6 +233,9 @@ def gen_spec(effective: dict, dataset: str, n_labels: int, method: str, seed: in
                           f"defined: {sorted(gen['methods'])}")
     m = gen["methods"][method]
     where = f"profile {effective['profile']!r}, generation run {dataset}/n{n_labels}/{method}/seed{seed}"
+    gen_train = deep_merge(gen.get("train") or {}, m.get("train") or {})
+    if effective.get("preflight"):
+        gen_train = preflight_train(gen_train, effective["preflight"])
     if m.get("classifier") and m["classifier"] not in effective["methods"]:
         raise ParamsError(f"profile {effective['profile']!r}: generation.methods.{method}.classifier: "
                           f"{m['classifier']!r} is not a method; expected one of {sorted(effective['methods'])}")
@@ -193,7 +243,7 @@ def gen_spec(effective: dict, dataset: str, n_labels: int, method: str, seed: in
         spec = GenSpec(profile=effective["profile"], dataset=dataset, n_labels=int(n_labels), seed=int(seed),
                        method=method, labels=m["labels"], classifier=m.get("classifier"),
                        threshold=float(m.get("threshold", 0.0)),
-                       train=GenTrainConfig(**deep_merge(gen.get("train") or {}, m.get("train") or {})))
+                       train=GenTrainConfig(**gen_train))
     except (ValueError, TypeError) as exc:
         raise ParamsError(f"{where}: {exc}") from exc
     return spec.to_dict()
@@ -293,6 +343,8 @@ def run_spec(effective: dict, dataset: str, n_labels: int, method: str, seed: in
     for patch in (effective["datasets"][dataset].get("train"), m.get("train"), per.get("train")):
         train = deep_merge(train, patch or {})
     hparams = deep_merge(m.get("hparams") or {}, per.get("hparams") or {})
+    if effective.get("preflight"):
+        train = preflight_train(train, effective["preflight"], validates=True)
     where = f"profile {effective['profile']!r}, run {dataset}/n{n_labels}/{method}/seed{seed}"
     try:
         parse_hparams(METHODS[method].hparams_class, hparams, method)

@@ -81,6 +81,7 @@ def evaluate_run(model_path: Path, data_dir: Path, split_path: Path | None = Non
         "train_seconds": model["train_seconds"],
         "steps_per_second": model["steps_per_second"],
         "resumed_from": model["resumed_from"],
+        "peak_memory": model.get("peak_memory"),  # models trained before it was recorded: None
         "split_sha256": model["split_sha256"],
         "dataset_note": meta.get("note", ""),
         "dataset_lossy_copy": meta.get("lossy_copy", False),

@@ -6,6 +6,7 @@ import sys
 from snakemake.logging import logger
 
 from semigan.committed import is_frozen, mark_out_of_date, record_matches, stale_fields
+from semigan.data.fetch import mirror_has
 from semigan.config import ParamsError, gen_spec, generation_cells, grid_cells, n_val_of, paper_target_cells, resolve, run_spec
 
 
@@ -17,7 +18,8 @@ except ParamsError as exc:  # one clear message, no traceback
 PROFILE = CFG["profile"]
 RESULTS = f"results/{PROFILE}"
 DATA = CFG["data"]["root"]
-SPLIT = "resources/splits/{dataset}/val{n_val}/n{n_labels}/seed{seed}"  # n_val per dataset (datasets.<name>.n_val)
+SPLITS = CFG["data"].get("splits", "resources/splits")
+SPLIT = os.path.join(SPLITS, "{dataset}", "val{n_val}", "n{n_labels}", "seed{seed}")  # n_val: per dataset
 EVALUATION = CFG.get("evaluation") or {}
 RUN = "{dataset}/n{n_labels}/{method}/seed{seed}"
 REFERENCES = "references/published.csv"  # published numbers beside ours (source per row)
@@ -128,7 +130,10 @@ def bench_target_args(wildcards):
 
 
 def source_args(wildcards):
-    """--mirror / --imagefolder for `semigan download`, only those that are set."""
+    """--mirror / --imagefolder for `semigan download`, only those that are set; in a
+    preflight, --fixture for a registered dataset the mirror does not have."""
+    if CFG.get("preflight") and not mirror_has(wildcards.dataset, CFG["data"]["mirror"]):
+        return "--fixture"
     args = []
     if CFG["data"]["mirror"]:
         args.append(f"--mirror {shlex.quote(CFG['data']['mirror'])}")
@@ -136,6 +141,21 @@ def source_args(wildcards):
     if folder:
         args.append(f"--imagefolder {shlex.quote(folder)}")
     return " ".join(args)
+
+
+def preflight_full_steps():
+    """kind:run → its steps in the profile itself (the preflight's cost estimate)."""
+    full = resolve({**config, "preflight": None}, warn=lambda msg: None)
+    steps = {f"classification:{cell_run(c)}": run_spec(full, c.dataset, c.n_labels, c.method, c.seed)["train"]["steps"]
+             for c in grid_cells(CFG)}
+    steps.update({f"generation:{cell_run(c)}": gen_spec(full, c.dataset, c.n_labels, c.method, c.seed)["train"]["steps"]
+                  for c in generation_cells(CFG)})
+    return steps
+
+
+def interrupt_arg(wildcards):
+    """A preflight's train jobs stop after their first checkpoint and resume from it."""
+    return "--interrupt-after-checkpoint" if CFG.get("preflight") else ""
 
 
 def spec_json(wildcards):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .readers import CorruptFileError, gunzip_bytes
 from ..hashing import file_digest
-from .sources import DatasetSource, RemoteFile
+from .sources import DATASETS, DatasetSource, RemoteFile
 
 MIRROR_ENV = "SEMIGAN_MIRROR"
 
@@ -69,6 +69,13 @@ def resolve_mirror(configured: str | None) -> Path | None:
                           "is not a folder; set data.mirror to an existing folder with one "
                           "sub-folder per dataset, or to null to download")
     return path
+
+
+def mirror_has(name: str, configured: str | None) -> bool:
+    """Whether the mirror (see resolve_mirror) has a folder for this registered dataset."""
+    value = os.environ.get(MIRROR_ENV) or configured
+    source = DATASETS.get(name)
+    return bool(value and source) and (Path(value).expanduser() / source.mirror_subdir).is_dir()
 
 
 def _download(url: str, dest: Path) -> None:

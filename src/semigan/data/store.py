@@ -42,10 +42,14 @@ def _atomic_savez(path: Path, **arrays) -> None:
         np.savez(fh, **arrays)
 
 
+FIXTURE_NOTE = "SYNTHETIC FIXTURE, NOT DATA: noise in the release format, for the preflight only"
+
+
 def prepare_dataset(name: str, out_dir: Path, download_dir: Path, mirror: str | None,
-                    imagefolder: str | None = None) -> dict:
+                    imagefolder: str | None = None, fixture: bool = False) -> dict:
     """Fetch (verified), decode and write out_dir/{train,test}.npz + meta.json.
-    With `imagefolder`, read the user's folder or archive instead of a registered source."""
+    With `imagefolder`, read the user's folder or archive instead of a registered source;
+    with `fixture`, synthetic files in the official format (the paper preflight; not data)."""
     if imagefolder:
         path = Path(imagefolder).expanduser()
         if not path.exists():
@@ -54,6 +58,15 @@ def prepare_dataset(name: str, out_dir: Path, download_dir: Path, mirror: str | 
         arrays = readers.read_imagefolder(path)
         origin = {str(path): f"image folder (md5 {md5_of(path)})" if path.is_file() else "image folder"}
         lossy, note, classes = False, f"user image folder {path}", arrays.classes
+    elif fixture:
+        from .fixtures import write_fixture
+
+        source = get_source(name)
+        files = write_fixture(source, download_dir / name)
+        arrays = source.reader(files)  # the registered reader, as for the real release
+        origin = {n: "synthetic fixture (semigan.data.fixtures)" for n in files}
+        lossy, classes = False, source.classes
+        note = f"{FIXTURE_NOTE} (official {name} format)"
     else:
         source = get_source(name)
         files, origin = fetch_dataset(source, download_dir / name, resolve_mirror(mirror))
@@ -68,6 +81,7 @@ def prepare_dataset(name: str, out_dir: Path, download_dir: Path, mirror: str | 
         "n_test": int(len(arrays.test_y)),
         "train_class_counts": np.bincount(arrays.train_y, minlength=len(classes)).tolist(),
         "lossy_copy": lossy,
+        "fixture": fixture,
         "note": note,
         "files": origin,
         "sha256": {},

@@ -17,7 +17,7 @@ from ..models.cgan import CondGenerator, ProjectionDiscriminator
 from ..splits import read_split
 from ..training.ema import EMA
 from ..training.loop import (RunIdentity, TrainingLoop, _atomic_torch_save, pick_device, require_positive,
-                             write_training_options)
+                             train_resuming, write_training_options)
 from ..training.sampling import IndexStream
 from .labels import LABEL_SOURCES, build_training_set
 
@@ -114,6 +114,7 @@ class GanTrainer(TrainingLoop):
         self.opt_d = torch.optim.Adam(self.d.parameters(), cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
         self.ema = EMA(self.g, cfg.ema_halflife, cfg.ema_rampup)
         self.stream = IndexStream(torch.arange(len(self.images)), cfg.batch_size, 1_000_003 * spec.seed + 7)
+        self.log(f"[{spec.name}] training set: {json.dumps(self.data.info)}")
 
     def _fake_classes(self, n: int) -> torch.Tensor | None:
         """Classes asked of the generator: drawn from the training set's class frequencies."""
@@ -163,14 +164,14 @@ class GanTrainer(TrainingLoop):
 
 
 def train_gan_run(spec: GenSpec, data_dir: Path, split_path: Path, model_out: Path, checkpoint: Path,
-                  history_csv: Path, classifier: Path | None = None, threads: int | None = None) -> dict:
+                  history_csv: Path, classifier: Path | None = None, threads: int | None = None,
+                  interrupt: bool = False) -> dict:
     if threads:
         torch.set_num_threads(threads)
-    trainer = GanTrainer(spec, Path(data_dir), Path(split_path), classifier)
-    started = provenance.collect(trainer.device)
+    started = provenance.collect(pick_device())
     write_training_options(spec, started, Path(history_csv).with_name("training_options.json"))
-    trainer.log(f"[{spec.name}] training set: {json.dumps(trainer.data.info)}")
-    result = trainer.run(Path(checkpoint))
+    trainer, result = train_resuming(lambda: GanTrainer(spec, Path(data_dir), Path(split_path), classifier),
+                                     Path(checkpoint), interrupt)
     result["provenance"] = started
     _atomic_torch_save(result, Path(model_out))
     import pandas as pd

@@ -9,6 +9,7 @@ import csv
 import dataclasses
 import json
 import os
+import resource
 import sys
 import time
 from dataclasses import dataclass, field
@@ -116,8 +117,40 @@ class RunSpec(RunIdentity):
         return cls(**d)
 
 
+DEVICE_ENV = "SEMIGAN_DEVICE"
+
+
 def pick_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """The GPU when there is one, else the CPU; $SEMIGAN_DEVICE (cpu, cuda, cuda:<i>) chooses.
+    On a GPU, training is made reproducible run to run (cuDNN's deterministic kernels, no
+    autotuning, torch's deterministic algorithms where they exist, warning where they do not);
+    CPU runs are deterministic as they are, and their numerics stay untouched."""
+    from ..errors import UsageError
+
+    name = os.environ.get(DEVICE_ENV)
+    try:
+        device = torch.device(name or ("cuda" if torch.cuda.is_available() else "cpu"))
+    except RuntimeError:
+        raise UsageError(f"${DEVICE_ENV}={name!r} is not a device; expected cpu, cuda or cuda:<index>") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UsageError(f"${DEVICE_ENV}={name!r}, but torch {torch.__version__} sees no CUDA device; "
+                             "unset it to use the CPU")
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    elif device.type != "cpu":
+        raise UsageError(f"${DEVICE_ENV}={name!r}: expected cpu, cuda or cuda:<index>")
+    return device
+
+
+def peak_memory(device: torch.device) -> dict:
+    """The run's peak memory: allocated tensors on a GPU (what limits the batch size there),
+    the process's maximum resident set on a CPU (data, networks and workspace together)."""
+    if device.type == "cuda":
+        return {"mb": torch.cuda.max_memory_allocated(device) / 2**20, "what": "CUDA max allocated"}
+    return {"mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "what": "process max RSS"}
 
 
 @torch.no_grad()
@@ -225,7 +258,10 @@ class TrainingLoop:
         return True
 
     # -- the loop ---------------------------------------------------------------------------
-    def run(self, checkpoint: Path) -> dict:
+    def run(self, checkpoint: Path, interrupt: bool = False) -> dict | None:
+        """Train to the end and return `result()` with the peak memory. With `interrupt`, stop
+        right after the first checkpoint and return None, as a killed job would (the preflight
+        resumes from it in a fresh trainer: `train_resuming`)."""
         self.prepare()
         self.try_resume(checkpoint)
         cfg = self.cfg
@@ -249,7 +285,22 @@ class TrainingLoop:
                     break
             if self.step % cfg.checkpoint_every == 0 and self.step < cfg.steps:
                 _atomic_torch_save(self.state_dict(), checkpoint)
-        return self.result()
+                if interrupt:
+                    self.log(f"[{self.spec.name}] interrupted after the checkpoint at step {self.step} (resume check)")
+                    return None
+        return {**self.result(), "peak_memory": peak_memory(self.device)}
+
+
+def train_resuming(make_trainer, checkpoint: Path, interrupt: bool = False):
+    """(trainer, result) of `make_trainer()` trained to the end. With `interrupt`, the first
+    trainer stops after its first checkpoint and a fresh one resumes from that file, so the
+    result's `resumed_from` proves checkpoint and resume work for this run's real settings."""
+    trainer = make_trainer()
+    result = trainer.run(checkpoint, interrupt=interrupt)
+    if result is None:
+        trainer = make_trainer()
+        result = trainer.run(checkpoint)
+    return trainer, result
 
 
 class Trainer(TrainingLoop):
@@ -338,12 +389,12 @@ class Trainer(TrainingLoop):
                  f"@{self.best['step']}")
         return stop
 
-    def run(self, checkpoint: Path, on_eval=None) -> dict:
+    def run(self, checkpoint: Path, on_eval=None, interrupt: bool = False) -> dict | None:
         """on_eval(trainer, row) is called after each validation (benchmarks use it); its
         time is not counted as training time, and a true return value ends training there
         (a time-to-target benchmark stops once it has its answer)."""
         self.on_eval = on_eval
-        return super().run(checkpoint)
+        return super().run(checkpoint, interrupt)
 
     def result(self) -> dict:
         final = {k: v.cpu() for k, v in self.ema.state_dict().items()}
@@ -378,15 +429,17 @@ def write_training_options(spec: RunIdentity, started: dict, path: Path) -> None
 
 
 def train_run(spec: RunSpec, data_dir: Path, split_path: Path, model_out: Path,
-              checkpoint: Path, history_csv: Path, threads: int | None = None) -> dict:
+              checkpoint: Path, history_csv: Path, threads: int | None = None,
+              interrupt: bool = False) -> dict:
     """Train (resuming if a checkpoint exists), write the model file and the history CSV,
-    then remove the checkpoint: the model file holds everything later steps need."""
+    then remove the checkpoint: the model file holds everything later steps need.
+    `interrupt`: the preflight's resume check (`train_resuming`)."""
     if threads:
         torch.set_num_threads(threads)
-    trainer = Trainer(spec, Path(data_dir), Path(split_path))
-    started = provenance.collect(trainer.device)  # the code as it was when training began
+    started = provenance.collect(pick_device())  # the code as it was when training began
     write_training_options(spec, started, Path(history_csv).with_name("training_options.json"))
-    result = trainer.run(Path(checkpoint))
+    trainer, result = train_resuming(lambda: Trainer(spec, Path(data_dir), Path(split_path)),
+                                     Path(checkpoint), interrupt)
     result["provenance"] = started
     _atomic_torch_save(result, Path(model_out))
     history_csv = Path(history_csv)
@@ -397,6 +450,6 @@ def train_run(spec: RunSpec, data_dir: Path, split_path: Path, model_out: Path,
         writer.writeheader()
         writer.writerows(result["history"])
     Path(checkpoint).unlink(missing_ok=True)
-    summary = {k: result[k] for k in ("selection", "train_seconds", "steps_per_second", "resumed_from")}
+    summary = {k: result[k] for k in ("selection", "train_seconds", "steps_per_second", "resumed_from", "peak_memory")}
     trainer.log(f"[{spec.name}] done: {json.dumps(summary)}")
     return result
