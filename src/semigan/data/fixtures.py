@@ -27,12 +27,20 @@ from .sources import DatasetSource
 FIXTURE_TEST_IMAGES = 1000
 
 
-def _images(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """N×32×32×3 uint8 noise, each class shifted towards its own colour. The noise comes from
-    a bank of 512 patterns (drawing 150 M fresh values would take the preflight minutes)."""
-    tint = rng.integers(40, 216, size=(10, 3), dtype=np.uint8)
-    bank = rng.integers(0, 81, size=(512, 32, 32, 3), dtype=np.uint8)
-    return tint[labels][:, None, None, :] - np.uint8(40) + bank[rng.integers(0, 512, len(labels))]
+class _Painter:
+    """N×32×32×3 uint8 noise, each class shifted towards its own colour — the same colours in
+    every file of a fixture, so what a classifier learns on the training batches holds on the
+    test batch. The noise comes from a bank of 512 patterns (drawing 150 M fresh values would
+    take the preflight minutes)."""
+
+    def __init__(self, rng: np.random.Generator):
+        self.rng = rng
+        self.tint = rng.integers(40, 216, size=(10, 3), dtype=np.uint8)
+        self.bank = rng.integers(0, 81, size=(512, 32, 32, 3), dtype=np.uint8)
+
+    def __call__(self, labels: np.ndarray) -> np.ndarray:
+        noise = self.bank[self.rng.integers(0, len(self.bank), len(labels))]
+        return self.tint[labels][:, None, None, :] - np.uint8(40) + noise
 
 
 def _labels(counts, rng: np.random.Generator) -> np.ndarray:
@@ -41,6 +49,7 @@ def _labels(counts, rng: np.random.Generator) -> np.ndarray:
 
 
 def _cifar10(source: DatasetSource, out: Path, rng, n_test: int) -> dict[str, Path]:
+    paint = _Painter(rng)
     train_y = _labels(source.train_class_counts, rng)
     test_y = _labels([n_test // 10] * 10, rng)
     batches = np.array_split(np.arange(len(train_y)), 5)
@@ -48,7 +57,7 @@ def _cifar10(source: DatasetSource, out: Path, rng, n_test: int) -> dict[str, Pa
     with tarfile.open(path, "w:gz", compresslevel=0) as tar:  # gzip container, stored blocks: seconds, not minutes
         parts = [(f"data_batch_{i + 1}", train_y[idx]) for i, idx in enumerate(batches)] + [("test_batch", test_y)]
         for name, y in parts:
-            x = _images(y, rng).transpose(0, 3, 1, 2).reshape(len(y), 3072)  # the release's row layout
+            x = paint(y).transpose(0, 3, 1, 2).reshape(len(y), 3072)  # the release's row layout
             blob = pickle.dumps({b"batch_label": name.encode(), b"data": x, b"labels": y.tolist()})
             info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
             info.size = len(blob)
@@ -59,10 +68,10 @@ def _cifar10(source: DatasetSource, out: Path, rng, n_test: int) -> dict[str, Pa
 def _svhn(source: DatasetSource, out: Path, rng, n_test: int) -> dict[str, Path]:
     from scipy.io import savemat
 
-    files = {}
+    paint, files = _Painter(rng), {}
     for name, y in (("train_32x32.mat", _labels(source.train_class_counts, rng)),
                     ("test_32x32.mat", _labels([n_test // 10] * 10, rng))):
-        x = _images(y, rng).transpose(1, 2, 3, 0)  # the release's H×W×C×N
+        x = paint(y).transpose(1, 2, 3, 0)  # the release's H×W×C×N
         stored = np.where(y == 0, 10, y).astype(np.uint8)[:, None]  # digit 0 is label 10
         savemat(out / name, {"X": x, "y": stored})
         files[name] = out / name
