@@ -88,9 +88,19 @@ def test_paper_preflight_plans_every_cell_shape_with_fixtures_and_resume_checks(
     assert "--fixture" in downloads["cifar10"] and "--fixture" in downloads["svhn"]
     assert "--fixture" not in downloads["mnist"] and "--mirror" in downloads["mnist"]
     assert "resources/preflight/data" in downloads["mnist"]
-    trains = re.findall(r"semigan train(?:-gan)? [^\n]*", out)
-    assert len(trains) == 19 and all("--interrupt-after-checkpoint" in t for t in trains)
+    trains = re.findall(r"semigan train(?:-gan)? [^\n]*", out)  # resume check: implied by the profile's name
+    assert len(trains) == 19 and all('"profile": "paper-preflight"' in t for t in trains)
     assert "results/paper-preflight/preflight.md" in out and "results/paper/" not in out
+
+    def no_mirror(params):
+        params["data"]["mirror"] = None
+
+    (tmp_path / "no-mirror").mkdir()
+    work = _workdir(repo, tmp_path / "no-mirror", edit=no_mirror)
+    env = dict(os.environ, SEMIGAN_MIRROR="")
+    out = _run(["snakemake", "-n", "-p", "--config", "profile=paper", "preflight=4"], work, env=env).stdout
+    downloads = {m.group(1): m.group(0) for m in re.finditer(r"semigan download (\w+) [^\n]*", out)}
+    assert "--fixture" in downloads["cifar10"] and "--fixture" not in downloads["mnist"]  # downloaded as usual
 
 
 def test_preflight_runs_through_the_rules_and_tabulates_each_cell(repo, tmp_path, mirror):
@@ -227,7 +237,8 @@ def test_every_rule_calls_the_package(repo):
     blocks = [(smk.name, b) for smk in sorted((repo / "workflow" / "rules").glob("*.smk"))
               for b in _rule_blocks(smk.read_text())]
     assert sum(1 for name, b in blocks if name == "paper.smk") == 1  # the anonymous `rule:` in a loop
-    assert len(blocks) == 11  # download split train evaluate extractor train_gan evaluate_gan report bench bench_metrics paper
+    assert len(blocks) == 12  # download split train evaluate extractor train_gan evaluate_gan report bench bench_metrics paper
+    # preflight
     for name, block in blocks:
         assert "run:" not in block and "script:" not in block, f"{name}: {block.splitlines()[0]} runs Python inline"
         if "shell:" in block:

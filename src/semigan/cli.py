@@ -26,12 +26,20 @@ def _cmd_split(a) -> None:
     print(json.dumps(meta))
 
 
+def _interrupt(a, spec) -> bool:
+    """The resume check: asked for, or implied by a preflight's run (its profile's name says
+    so; the train rules' commands stay those of real runs, so no real run is re-run)."""
+    from .config import is_preflight
+
+    return a.interrupt_after_checkpoint or is_preflight(spec.profile)
+
+
 def _cmd_train(a) -> None:
     from .training.loop import RunSpec, train_run
 
     spec = RunSpec.from_dict(json.loads(a.spec))
     train_run(spec, Path(a.data), Path(a.split), Path(a.model), Path(a.checkpoint),
-              Path(a.history), threads=a.threads, interrupt=a.interrupt_after_checkpoint)
+              Path(a.history), threads=a.threads, interrupt=_interrupt(a, spec))
 
 
 def _cmd_preflight_table(a) -> None:
@@ -160,9 +168,9 @@ def _cmd_train_extractor(a) -> None:
 def _cmd_train_gan(a) -> None:
     from .generation.train import GenSpec, train_gan_run
 
-    train_gan_run(GenSpec.from_dict(json.loads(a.spec)), Path(a.data), Path(a.split), Path(a.model),
-                  Path(a.checkpoint), Path(a.history), Path(a.classifier) if a.classifier else None,
-                  a.threads, interrupt=a.interrupt_after_checkpoint)
+    spec = GenSpec.from_dict(json.loads(a.spec))
+    train_gan_run(spec, Path(a.data), Path(a.split), Path(a.model), Path(a.checkpoint), Path(a.history),
+                  Path(a.classifier) if a.classifier else None, a.threads, interrupt=_interrupt(a, spec))
 
 
 def _cmd_evaluate_gan(a) -> None:
@@ -302,7 +310,8 @@ def _training_files(s: argparse.ArgumentParser) -> None:
     s.add_argument("--history", required=True)
     s.add_argument("--threads", type=int, default=None)
     s.add_argument("--interrupt-after-checkpoint", action="store_true",
-                   help="stop after the first checkpoint and resume from it in a fresh trainer (the preflight's check)")
+                   help="stop after the first checkpoint and resume from it in a fresh trainer "
+                        "(always in a preflight's runs)")
 
 
 def build_parser() -> argparse.ArgumentParser:

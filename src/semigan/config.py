@@ -104,6 +104,14 @@ PREFLIGHT_ROOT = "resources/preflight"  # fixtures and the preflight's data cach
 PREFLIGHT_SAMPLES = 200  # generated images per generation evaluation in a preflight
 
 
+PREFLIGHT_SUFFIX = "-preflight"
+
+
+def is_preflight(profile: str) -> bool:
+    """Whether a run's profile name is a preflight's (`preflight_of`)."""
+    return profile.endswith(PREFLIGHT_SUFFIX)
+
+
 def preflight_of(effective: dict) -> dict:
     """The preflight of a profile: each cell of its grids at the profile's own architectures,
     batch sizes, split sizes and data layouts, for `preflight` steps (run_spec/gen_spec cap
@@ -118,7 +126,7 @@ def preflight_of(effective: dict) -> dict:
       images, no Inception metrics (≈ 3 images/s on 2 CPU cores; their path is tested in
       tests/test_inception.py and timed by `semigan bench-metrics`)."""
     out = copy.deepcopy(effective)
-    out["profile"] = f"{effective['profile']}-preflight"
+    out["profile"] = effective["profile"] + PREFLIGHT_SUFFIX
     out["data"] = dict(out["data"], root=f"{PREFLIGHT_ROOT}/data", downloads=f"{PREFLIGHT_ROOT}/downloads",
                        splits=f"{PREFLIGHT_ROOT}/splits")
     for key in ("grid", "generation_grid"):

@@ -7,6 +7,7 @@ from snakemake.logging import logger
 
 from semigan.committed import is_frozen, mark_out_of_date, record_matches, stale_fields
 from semigan.data.fetch import mirror_has
+from semigan.data.fixtures import WRITERS as FIXTURES
 from semigan.config import ParamsError, gen_spec, generation_cells, grid_cells, n_val_of, paper_target_cells, resolve, run_spec
 
 
@@ -131,13 +132,15 @@ def bench_target_args(wildcards):
 
 def source_args(wildcards):
     """--mirror / --imagefolder for `semigan download`, only those that are set; in a
-    preflight, --fixture for a registered dataset the mirror does not have."""
-    if CFG.get("preflight") and not mirror_has(wildcards.dataset, CFG["data"]["mirror"]):
+    preflight, --fixture for a dataset with a fixture (official CIFAR-10, SVHN) that the mirror
+    does not have (the others are read or downloaded as in a real run)."""
+    folder = CFG["datasets"].get(wildcards.dataset, {}).get("imagefolder")
+    if (CFG.get("preflight") and not folder and wildcards.dataset in FIXTURES
+            and not mirror_has(wildcards.dataset, CFG["data"]["mirror"])):
         return "--fixture"
     args = []
     if CFG["data"]["mirror"]:
         args.append(f"--mirror {shlex.quote(CFG['data']['mirror'])}")
-    folder = CFG["datasets"].get(wildcards.dataset, {}).get("imagefolder")
     if folder:
         args.append(f"--imagefolder {shlex.quote(folder)}")
     return " ".join(args)
@@ -151,11 +154,6 @@ def preflight_full_steps():
     steps.update({f"generation:{cell_run(c)}": gen_spec(full, c.dataset, c.n_labels, c.method, c.seed)["train"]["steps"]
                   for c in generation_cells(CFG)})
     return steps
-
-
-def interrupt_arg(wildcards):
-    """A preflight's train jobs stop after their first checkpoint and resume from it."""
-    return "--interrupt-after-checkpoint" if CFG.get("preflight") else ""
 
 
 def spec_json(wildcards):

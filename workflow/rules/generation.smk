@@ -39,7 +39,6 @@ rule train_gan:
         spec=gen_spec_json,
         classifier=lambda wildcards, input: f"--classifier {input.classifier}" if input.classifier else "",
         checkpoint=f"{GEN_MODELS}/{RUN}/checkpoint.pt",
-        interrupt=interrupt_arg,
     log:
         f"logs/{PROFILE}/train_gan/{RUN}.log",
     resources:
@@ -50,7 +49,7 @@ rule train_gan:
     shell:
         "semigan train-gan --spec {params.spec:q} --data {params.data} --split {input.split}"
         " {params.classifier} --model {output.model} --checkpoint {params.checkpoint}"
-        " --history {output.history} --threads {threads} {params.interrupt} 2> {log}"
+        " --history {output.history} --threads {threads} 2> {log}"
 
 
 rule evaluate_gan:

@@ -10,7 +10,6 @@ rule train:
         data=lambda wildcards, input: os.path.dirname(input.train),
         spec=spec_json,
         checkpoint=f"resources/models/{PROFILE}/{RUN}/checkpoint.pt",
-        interrupt=interrupt_arg,
     log:
         f"logs/{PROFILE}/train/{RUN}.log",
     resources:
@@ -21,7 +20,7 @@ rule train:
     shell:
         "semigan train --spec {params.spec:q} --data {params.data}"
         " --split {input.split} --model {output.model} --checkpoint {params.checkpoint}"
-        " --history {output.history} --threads {threads} {params.interrupt} 2> {log}"
+        " --history {output.history} --threads {threads} 2> {log}"
 
 
 rule evaluate:

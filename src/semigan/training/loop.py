@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import csv
 import dataclasses
+import gc
 import json
 import os
 import resource
@@ -298,6 +299,11 @@ def train_resuming(make_trainer, checkpoint: Path, interrupt: bool = False):
     trainer = make_trainer()
     result = trainer.run(checkpoint, interrupt=interrupt)
     if result is None:
+        del trainer  # as a killed job's memory would be: the peak is one trainer's
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
         trainer = make_trainer()
         result = trainer.run(checkpoint)
     return trainer, result
