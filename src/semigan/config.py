@@ -102,9 +102,7 @@ def resolve(config: dict, warn=None) -> dict:
 
 PREFLIGHT_ROOT = "resources/preflight"  # fixtures and the preflight's data cache: never the real data root
 PREFLIGHT_SAMPLES = 200  # generated images per generation evaluation in a preflight
-
-
-PREFLIGHT_SUFFIX = "-preflight"
+PREFLIGHT_SUFFIX = "-preflight"  # of a preflight's profile name
 
 
 def is_preflight(profile: str) -> bool:
@@ -145,7 +143,7 @@ def preflight_of(effective: dict) -> dict:
 
 def preflight_train(train: dict, steps: int, validates: bool = False) -> dict:
     """A run's train settings in a preflight: `steps` steps, validation and a checkpoint
-    halfway (the train job is interrupted there and resumes: `--interrupt-after-checkpoint`),
+    halfway (the train job is interrupted there and resumes: `is_preflight` in the CLI),
     a log line and history row every step (its s/step). Widths, batch sizes, EMA and
     optimiser settings stay the profile's."""
     half = max(1, steps // 2)

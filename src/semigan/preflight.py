@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from .atomic import atomic_path
+from .config import PREFLIGHT_SUFFIX
 
 
 def seconds_per_step(history: pd.DataFrame) -> float | None:
@@ -56,7 +57,7 @@ def _fmt(value, digits: int) -> str:
 
 def preflight_markdown(rows: list[dict], profile: str) -> str:
     device = sorted({str(r["device"]) for r in rows})
-    lines = [f"# Preflight of the `{profile.removesuffix('-preflight')}` profile", "",
+    lines = [f"# Preflight of the `{profile.removesuffix(PREFLIGHT_SUFFIX)}` profile", "",
              f"Every cell of its grids (first seed of each block) at its real widths and batch sizes, "
              f"{rows[0]['steps_run'] if rows else '?'} steps each, interrupted after the first checkpoint "
              f"and resumed, then evaluated. Device: {', '.join(device)}. Datasets the mirror lacks are "

@@ -57,9 +57,13 @@ def verify(path: Path, remote: RemoteFile) -> str:
                         "the file is corrupt, truncated or not the official release")
 
 
+def _mirror_setting(configured: str | None) -> str | None:
+    return os.environ.get(MIRROR_ENV) or configured
+
+
 def resolve_mirror(configured: str | None) -> Path | None:
     """The mirror folder: $SEMIGAN_MIRROR wins over the params setting; None = download."""
-    value = os.environ.get(MIRROR_ENV) or configured
+    value = _mirror_setting(configured)
     if not value:
         return None
     path = Path(value).expanduser()
@@ -73,7 +77,7 @@ def resolve_mirror(configured: str | None) -> Path | None:
 
 def mirror_has(name: str, configured: str | None) -> bool:
     """Whether the mirror (see resolve_mirror) has a folder for this registered dataset."""
-    value = os.environ.get(MIRROR_ENV) or configured
+    value = _mirror_setting(configured)
     source = DATASETS.get(name)
     return bool(value and source) and (Path(value).expanduser() / source.mirror_subdir).is_dir()
 

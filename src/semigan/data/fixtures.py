@@ -25,6 +25,7 @@ from ..errors import UnknownNameError
 from .sources import DatasetSource
 
 FIXTURE_TEST_IMAGES = 1000
+FIXTURE_NOTE = "SYNTHETIC FIXTURE, NOT DATA: noise in the release format, for the preflight only"
 
 
 class _Painter:

@@ -42,9 +42,6 @@ def _atomic_savez(path: Path, **arrays) -> None:
         np.savez(fh, **arrays)
 
 
-FIXTURE_NOTE = "SYNTHETIC FIXTURE, NOT DATA: noise in the release format, for the preflight only"
-
-
 def prepare_dataset(name: str, out_dir: Path, download_dir: Path, mirror: str | None,
                     imagefolder: str | None = None, fixture: bool = False) -> dict:
     """Fetch (verified), decode and write out_dir/{train,test}.npz + meta.json.
@@ -59,7 +56,7 @@ def prepare_dataset(name: str, out_dir: Path, download_dir: Path, mirror: str | 
         origin = {str(path): f"image folder (md5 {md5_of(path)})" if path.is_file() else "image folder"}
         lossy, note, classes = False, f"user image folder {path}", arrays.classes
     elif fixture:
-        from .fixtures import write_fixture
+        from .fixtures import FIXTURE_NOTE, write_fixture
 
         source = get_source(name)
         files = write_fixture(source, download_dir / name)
