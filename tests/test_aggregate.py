@@ -78,12 +78,16 @@ def test_malformed_file_names_the_run(tmp_path):
         aggregate([incomplete], tmp_path / "r.csv", tmp_path / "s.csv")
 
 
-def _gen_metrics(tmp_path, method, seed, fid, cc):
-    path = tmp_path / "gen" / method / f"seed{seed}" / "metrics.json"
+GEN_LABELS = {"gan": "none", "cgan_labeled": "labelled", "cgan_pseudo": "pseudo", "ssl_cgan": "pseudo",
+              "cgan_full": "all"}  # as in params.yaml's generation.methods
+
+
+def _gen_metrics(tmp_path, method, seed, fid, cc, n_labels=100):
+    path = tmp_path / "gen" / f"n{n_labels}" / method / f"seed{seed}" / "metrics.json"
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps({
-        "kind": "generation", "profile": "cpu", "dataset": "mnist", "n_labels": 100, "method": method,
-        "seed": seed, "train_seconds": 100.0,
+        "kind": "generation", "profile": "cpu", "dataset": "mnist", "n_labels": n_labels, "method": method,
+        "seed": seed, "train_seconds": 100.0, "config": {"labels": GEN_LABELS[method]},
         "domain": {"fid": fid, "is_mean": 9.0, "kid_mean": 0.01, "precision": 0.8, "recall": 0.7,
                    "feature_extractor": "domain classifier abc (mnist)", "n_samples": 10000,
                    "reference": "mnist-test"},
@@ -114,6 +118,32 @@ def test_generation_tables_mean_std_and_not_computed_inception(tmp_path):
     assert dvc["mnist"]["n100"]["ssl_cgan"]["n_seeds"] == 3
     assert dvc["mnist"]["n100"]["gan"]["class_consistency_pct_mean"] is None
     assert dvc["mnist"]["n100"]["gan"]["fid_inception_mean"] is None
+
+
+def test_generation_vs_labels_draws_label_count_free_methods_as_references(tmp_path, monkeypatch):
+    """Issue 13: with several label counts, methods that use the labelled subset are curves
+    over the label count, while `gan` and `cgan_full` (run at one count) are horizontal
+    references at their mean, and FID relative to cgan_full uses that reference at every count."""
+    from semigan import figures
+    from semigan.aggregate import generation_summary, generation_tables
+
+    paths = [_gen_metrics(tmp_path, "ssl_cgan", s, fid, 0.9, n) for n, fid in ((20, 9.0), (50, 6.0), (100, 4.0))
+             for s in (0, 1)]
+    paths += [_gen_metrics(tmp_path, "gan", s, 8.0 + s, None) for s in (0, 1)]
+    paths += [_gen_metrics(tmp_path, "cgan_full", s, 2.0, 0.99) for s in (0, 1)]
+    runs, _ = generation_tables(paths)
+    summary = generation_summary(runs).set_index(["method", "n_labels"])
+    assert summary.loc[("ssl_cgan", 20), "fid_vs_full"] == pytest.approx(4.5)
+    drawn = []
+    monkeypatch.setattr(figures, "save", lambda fig, stem: drawn.append(fig))
+    figures.fid_vs_labels(runs, tmp_path / "fig")
+    fid_ax, cc_ax = drawn[0].axes[:2]
+    assert "domain FID" in fid_ax.get_title() and "class-consistency" in cc_ax.get_title()
+    lines = [(tuple(line.get_xdata()), tuple(line.get_ydata())) for line in fid_ax.get_lines()]
+    assert ((20, 50, 100), (9.0, 6.0, 4.0)) in lines  # ssl_cgan: a curve over the label counts
+    flat = sorted(y[0] for x, y in lines if len(set(y)) == 1 and len(y) == 2)  # axhline: two equal y values
+    assert flat == [2.0, 8.5]  # cgan_full and gan: their mean over seeds, as lines
+    assert not any(8.5 in y or 8.0 in y for x, y in lines if len(x) > 2)  # gan is no curve
 
 
 def test_generation_tables_reject_classification_metrics(tmp_path):

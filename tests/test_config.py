@@ -260,3 +260,21 @@ def test_preflight_keeps_widths_and_batches_and_caps_steps_in_its_own_folders(pa
     assert {k: v for k, v in short.items() if k not in ("steps", "checkpoint_every", "log_every")} == \
         {k: v for k, v in full.items() if k not in ("steps", "checkpoint_every", "log_every")}
     assert pre["generation"]["inception_datasets"] == [] and pre["generation"]["n_samples"] < paper["generation"]["n_samples"]
+
+
+def test_preflight_cells_stand_for_every_run_of_the_profile(params):
+    """Each preflight cell stands for the seeds of its block; together they cover each run of
+    the profile once, also where one cell appears in two blocks with different seeds."""
+    from semigan.config import Cell, grid_blocks, stand_in_seeds
+
+    for profile in ("paper", "cpu"):
+        full = resolve(dict(params, profile=profile))
+        pre = resolve(dict(params, profile=profile, preflight=4))
+        stand_ins = stand_in_seeds(grid_blocks(full))
+        assert set(stand_ins) == set(grid_cells(pre))
+        covered = [Cell(c.dataset, c.n_labels, c.method, s) for c, seeds in stand_ins.items() for s in seeds]
+        assert sorted(covered, key=str) == sorted(grid_cells(full), key=str)
+    blocks = [{"datasets": {"mnist": [20]}, "methods": ["ssl_gan"], "seeds": [0]},
+              {"datasets": {"mnist": [20, 50]}, "methods": ["ssl_gan"], "seeds": [1, 2]}]
+    assert stand_in_seeds(blocks) == {Cell("mnist", 20, "ssl_gan", 0): [0], Cell("mnist", 20, "ssl_gan", 1): [1, 2],
+                                      Cell("mnist", 50, "ssl_gan", 1): [1, 2]}

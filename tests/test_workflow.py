@@ -116,14 +116,17 @@ def test_preflight_runs_through_the_rules_and_tabulates_each_cell(repo, tmp_path
     table = json.loads((work / "results/smoke-preflight/preflight.json").read_text())
     rows = {r["run"]: r for r in table["cells"]}
     assert set(rows) == {"mnist/n100/supervised/seed0", "mnist/n100/gan/seed0"}
-    for run, full in (("mnist/n100/supervised/seed0", 40), ("mnist/n100/gan/seed0", 20)):
+    for run, full, seeds in (("mnist/n100/supervised/seed0", 40, [0, 1]), ("mnist/n100/gan/seed0", 20, [0])):
         r = rows[run]
-        assert (r["steps_run"], r["resumed_from"], r["full_steps"]) == (2, [1], full)
+        assert (r["steps_run"], r["resumed_from"], r["full_steps"], r["seeds"]) == (2, [1], full, seeds)
         assert r["s_per_step"] > 0 and r["peak_memory_mb"] > 50
         assert r["estimated_train_hours"] == pytest.approx(full * r["s_per_step"] / 3600)
+        assert r["estimated_train_hours_all_seeds"] == pytest.approx(len(seeds) * r["estimated_train_hours"])
     metrics = json.loads((work / rows["mnist/n100/supervised/seed0"]["metrics_file"]).read_text())
     assert metrics["profile"] == "smoke-preflight" and metrics["config"]["train"]["steps"] == 2
-    assert "| mnist/n100/gan/seed0 | cgan g128/d64 |" in (work / "results/smoke-preflight/preflight.md").read_text()
+    table_md = (work / "results/smoke-preflight/preflight.md").read_text()
+    assert "| mnist/n100/gan/seed0 | 0 | cgan g128/d64 |" in table_md
+    assert "| mnist/n100/supervised/seed0 | 0, 1 | mlp28 |" in table_md and "All 3 runs of the profile" in table_md
     assert not (work / "results/smoke").exists() and not (work / "resources/data").exists()
 
 

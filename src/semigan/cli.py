@@ -45,7 +45,7 @@ def _cmd_train(a) -> None:
 def _cmd_preflight_table(a) -> None:
     from .preflight import write_preflight_table
 
-    rows = write_preflight_table([Path(p) for p in a.metrics], json.loads(a.full_steps), a.profile,
+    rows = write_preflight_table([Path(p) for p in a.metrics], json.loads(a.plan), a.profile,
                                  Path(a.out_md), Path(a.out_json))
     print(f"{a.out_md}: {len(rows)} cells")
 
@@ -343,7 +343,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("preflight-table", help="steps, s/step, peak memory and cost estimate of a preflight's cells")
     s.add_argument("metrics", nargs="+", help="the preflight's metrics.json files")
-    s.add_argument("--full-steps", required=True, help='JSON {"<kind>:<run>": steps in the profile itself}')
+    s.add_argument("--plan", required=True,
+                   help='JSON {"<kind>:<run>": {"steps": steps in the profile itself, "seeds": the seeds it stands for}}')
     s.add_argument("--profile", required=True)
     s.add_argument("--out-md", required=True)
     s.add_argument("--out-json", required=True)

@@ -117,7 +117,7 @@ def preflight_of(effective: dict) -> dict:
     up in minutes on a CPU instead of at hour 0 of a GPU run. What it changes, and why:
     - the profile is named `<profile>-preflight`: its results, models and logs get folders of
       their own, and its metrics can never pass for the profile's;
-    - the first seed of each grid block (seeds change random streams, not shapes or files);
+    - the first seed of each grid block, standing for the block's other seeds (`stand_in_seeds`);
     - data and splits under resources/preflight: datasets the mirror lacks (official CIFAR-10, SVHN) are
       fixtures in the official format (semigan.data.fixtures), never mixed with real data;
     - generation evaluation on PREFLIGHT_SAMPLES images, a one-epoch extractor on at most 2000
@@ -323,6 +323,17 @@ def block_cells(blocks: list[dict]) -> list[Cell]:
              for d, ns in block["datasets"].items()
              for n, m, s in itertools.product(ns, block["methods"], block["seeds"]))
     return list(dict.fromkeys(cells))
+
+
+def stand_in_seeds(blocks: list[dict]) -> dict[Cell, list[int]]:
+    """Each cell a preflight runs (its block's first seed: `preflight_of`) → every seed of the
+    profile it stands for; seeds change random streams, not shapes, files or speed."""
+    seeds: dict[Cell, set[int]] = {}
+    for block in blocks:
+        for d, ns in block["datasets"].items():
+            for n, m in itertools.product(ns, block["methods"]):
+                seeds.setdefault(Cell(d, n, m, block["seeds"][0]), set()).update(block["seeds"])
+    return {cell: sorted(s) for cell, s in seeds.items()}
 
 
 def grid_cells(effective: dict) -> list[Cell]:

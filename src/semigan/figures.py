@@ -14,6 +14,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from .atomic import atomic_path  # noqa: E402
+from .generation.labels import LABEL_COUNT_FREE  # noqa: E402
 from .metric_registry import GENERATION  # noqa: E402
 from .references import error_references  # noqa: E402
 from .tables import published_dataset  # noqa: E402
@@ -150,15 +151,18 @@ def _in_method_order(methods) -> list[str]:
 
 
 def fid_vs_labels(gen_runs: pd.DataFrame, stem: Path) -> list[Path]:
-    """Domain FID (and Inception FID where computed) vs number of labels per method."""
+    """Domain FID (and Inception FID where computed) vs number of labels per method; with
+    several label counts also class-consistency, and the methods whose training set does not
+    depend on the label count (`gan`, `cgan_full`: LABEL_COUNT_FREE) as horizontal references
+    (dashed mean, band ± std over their seeds) rather than as points on a curve."""
     sns.set_theme(style="whitegrid", context="notebook")
-    metrics = ["fid_domain"] + (["fid_inception"] if gen_runs["fid_inception"].notna().any() else [])
-    long = gen_runs.melt(id_vars=["dataset", "n_labels", "method", "seed"], value_vars=metrics,
-                         var_name="metric", value_name="FID").dropna(subset=["FID"])
-    long["panel"] = [f"{_title(d)} — {GENERATION[m].label}" for d, m in zip(long["dataset"], long["metric"])]
-    if long.groupby("dataset")["n_labels"].nunique().max() == 1:
+    fids = ["fid_domain"] + (["fid_inception"] if gen_runs["fid_inception"].notna().any() else [])
+    if gen_runs.groupby("dataset")["n_labels"].nunique().max() == 1:
+        long = gen_runs.melt(id_vars=["dataset", "n_labels", "method", "seed"], value_vars=fids,
+                             var_name="metric", value_name="FID").dropna(subset=["FID"])
         # one label count per dataset: a line "vs labels" would be single points; compare methods
-        long["panel"] = [f"{p}, {n} labels" for p, n in zip(long["panel"], long["n_labels"])]
+        long["panel"] = [f"{_title(d)} — {GENERATION[m].label}, {n} labels"
+                         for d, m, n in zip(long["dataset"], long["metric"], long["n_labels"])]
         order = _in_method_order(long["method"])
         g = sns.catplot(data=long, x="method", y="FID", hue="method", col="panel", kind="bar",
                         order=order, hue_order=order, errorbar="sd", capsize=0.2, height=3.6, aspect=1.3,
@@ -169,15 +173,40 @@ def fid_vs_labels(gen_runs: pd.DataFrame, stem: Path) -> list[Path]:
         g.set_titles("{col_name}")
         g.figure.suptitle("Sample quality per method (bar: mean, whisker: ± std over seeds)", y=1.03)
         return save(g.figure, stem)
-    g = sns.relplot(data=long, x="n_labels", y="FID", hue="method", col="panel", kind="line",
-                    errorbar="sd", marker="o", height=3.6, aspect=1.2, palette="colorblind",
-                    facet_kws={"sharey": False})
-    for ax in g.axes.flat:
-        ax.set_xscale("log")
-    g.set_axis_labels("labelled training images (log scale)", "FID (lower is better)")
-    g.set_titles("{col_name}")
-    g.figure.suptitle("Sample quality vs number of labels (band: ± std over seeds)", y=1.03)
-    return save(g.figure, stem)
+    metrics = fids + ["class_consistency_pct"]
+    methods = _in_method_order(gen_runs["method"])
+    palette = dict(zip(methods, sns.color_palette("colorblind", len(methods))))
+    free = gen_runs["labels"].isin(LABEL_COUNT_FREE)
+    datasets = sorted(gen_runs["dataset"].unique())
+    fig, axes = plt.subplots(len(datasets), len(metrics), figsize=(4.6 * len(metrics), 3.8 * len(datasets)),
+                             squeeze=False)
+    for row, dataset in zip(axes, datasets):
+        ours = gen_runs[gen_runs["dataset"] == dataset]
+        for ax, metric in zip(row, metrics):
+            curves = ours[~free.loc[ours.index]].dropna(subset=[metric])
+            sns.lineplot(data=curves, x="n_labels", y=metric, hue="method", palette=palette, errorbar="sd",
+                         marker="o", ax=ax, legend=False)
+            for method, runs in ours[free.loc[ours.index]].dropna(subset=[metric]).groupby("method"):
+                mean, std = runs[metric].mean(), runs[metric].std()
+                ax.axhline(mean, color=palette[method], ls="--", lw=1.5)
+                if pd.notna(std):
+                    ax.axhspan(mean - std, mean + std, color=palette[method], alpha=0.12, lw=0)
+            ax.set_xscale("log")
+            ax.set_xticks(sorted(ours["n_labels"].unique()), labels=map(str, sorted(ours["n_labels"].unique())))
+            ax.minorticks_off()
+            m = GENERATION[metric]
+            ax.set_xlabel("labelled training images (log scale)")
+            ax.set_ylabel(f"{m.label} ({m.better} is better)")
+            ax.set_title(f"{_title(dataset)} — {m.label}")
+    reference = set(gen_runs.loc[free, "method"])
+    handles = [plt.Line2D([], [], color=palette[m], ls="--" if m in reference else "-",
+                          marker=None if m in reference else "o",
+                          label=f"{m} (any label count)" if m in reference else m) for m in methods]
+    fig.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    fig.suptitle("Sample quality vs number of labels (band: ± std over seeds; dashed: methods that "
+                 "do not use the labelled subset)")
+    fig.tight_layout()
+    return save(fig, stem)
 
 
 def class_consistency_heatmap(per_class: pd.DataFrame, stem: Path) -> list[Path]:

@@ -8,7 +8,8 @@ from snakemake.logging import logger
 from semigan.committed import is_frozen, mark_out_of_date, record_matches, stale_fields
 from semigan.data.fetch import mirror_has
 from semigan.data.fixtures import WRITERS as FIXTURES
-from semigan.config import ParamsError, gen_spec, generation_cells, grid_cells, n_val_of, paper_target_cells, resolve, run_spec
+from semigan.config import (ParamsError, gen_spec, generation_blocks, generation_cells, grid_blocks, grid_cells, n_val_of,
+                            paper_target_cells, resolve, run_spec, stand_in_seeds)
 
 
 try:  # schema (workflow/schemas/params.schema.yaml), registries, grid, split feasibility, every run's settings
@@ -30,7 +31,7 @@ FIGURES = {  # file stem → caption in report.md
     "loss_curves": "Training losses",
 }
 GEN_FIGURES = {  # written by generation-tables when the profile has a generation grid
-    "fid_vs_labels": "Sample quality (FID) vs number of labels",
+    "fid_vs_labels": "Sample quality (FID; class-consistency too with several label counts) vs number of labels",
     "class_consistency": "Class-consistency per class",
     "sample_grids": "Samples per method (rows = classes)",
 }
@@ -146,14 +147,17 @@ def source_args(wildcards):
     return " ".join(args)
 
 
-def preflight_full_steps():
-    """kind:run → its steps in the profile itself (the preflight's cost estimate)."""
+def preflight_plan():
+    """kind:run of each preflight cell → its steps in the profile itself and the seeds it
+    stands for (the preflight table's cost estimate over the whole profile)."""
     full = resolve({**config, "preflight": None}, warn=lambda msg: None)
-    steps = {f"classification:{cell_run(c)}": run_spec(full, c.dataset, c.n_labels, c.method, c.seed)["train"]["steps"]
-             for c in grid_cells(CFG)}
-    steps.update({f"generation:{cell_run(c)}": gen_spec(full, c.dataset, c.n_labels, c.method, c.seed)["train"]["steps"]
-                  for c in generation_cells(CFG)})
-    return steps
+    plan = {}
+    for kind, blocks, spec in (("classification", grid_blocks(full), run_spec),
+                               ("generation", generation_blocks(full), gen_spec)):
+        for c, seeds in stand_in_seeds(blocks).items():
+            steps = spec(full, c.dataset, c.n_labels, c.method, c.seed)["train"]["steps"]
+            plan[f"{kind}:{cell_run(c)}"] = {"steps": steps, "seeds": seeds}
+    return plan
 
 
 def spec_json(wildcards):

@@ -11,12 +11,12 @@ if CFG.get("preflight"):
             md=f"{RESULTS}/preflight.md",
             json=f"{RESULTS}/preflight.json",
         params:
-            full_steps=json.dumps(preflight_full_steps()),
+            plan=json.dumps(preflight_plan()),
             profile=PROFILE,
         log:
             f"logs/{PROFILE}/preflight.log",
         conda:
             "../envs/semigan.yaml"
         shell:
-            "semigan preflight-table {input.metrics} --full-steps {params.full_steps:q} --profile {params.profile}"
+            "semigan preflight-table {input.metrics} --plan {params.plan:q} --profile {params.profile}"
             " --out-md {output.md} --out-json {output.json} 2> {log} && cat {output.md}"
