@@ -143,13 +143,15 @@ def test_generation_vs_labels_draws_label_count_free_methods_as_references(tmp_p
     assert ((20, 50, 100), (9.0, 6.0, 4.0)) in lines  # ssl_cgan: a curve over the label counts
     flat = sorted(y[0] for x, y in lines if len(set(y)) == 1 and len(y) == 2)  # axhline: two equal y values
     assert flat == [2.0, 8.5]  # cgan_full and gan: their mean over seeds, as lines
-    assert not any(8.5 in y or 8.0 in y for x, y in lines if len(x) > 2)  # gan is no curve
+    cc_lines = [(tuple(line.get_xdata()), tuple(line.get_ydata())) for line in cc_ax.get_lines()]
+    assert ((20, 50, 100), (90.0, 90.0, 90.0)) in cc_lines  # ssl_cgan's class-consistency over the counts
+    assert [y for x, y in cc_lines if len(x) == 2] == [(99.0, 99.0)]  # cgan_full only: gan has no classes
 
 
 def test_generation_tables_reject_classification_metrics(tmp_path):
     from semigan.aggregate import generation_tables
 
-    path = _metrics(tmp_path, "ssl_gan", 0, 1.0, domain={}, inception={}, class_consistency={})
+    path = _metrics(tmp_path, "ssl_gan", 0, 1.0, domain={}, inception={}, class_consistency={}, config={})
     with pytest.raises(MetricsError, match="not a generation run's metrics"):
         generation_tables([path])
 

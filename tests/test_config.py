@@ -265,7 +265,7 @@ def test_preflight_keeps_widths_and_batches_and_caps_steps_in_its_own_folders(pa
 def test_preflight_cells_stand_for_every_run_of_the_profile(params):
     """Each preflight cell stands for the seeds of its block; together they cover each run of
     the profile once, also where one cell appears in two blocks with different seeds."""
-    from semigan.config import Cell, grid_blocks, stand_in_seeds
+    from semigan.config import Cell, generation_blocks, grid_blocks, stand_in_seeds
 
     for profile in ("paper", "cpu"):
         full = resolve(dict(params, profile=profile))
@@ -274,7 +274,13 @@ def test_preflight_cells_stand_for_every_run_of_the_profile(params):
         assert set(stand_ins) == set(grid_cells(pre))
         covered = [Cell(c.dataset, c.n_labels, c.method, s) for c, seeds in stand_ins.items() for s in seeds]
         assert sorted(covered, key=str) == sorted(grid_cells(full), key=str)
+        gen_stand_ins = stand_in_seeds(generation_blocks(full))
+        assert set(gen_stand_ins) == set(generation_cells(pre))
+        assert sum(map(len, gen_stand_ins.values())) == len(generation_cells(full))
     blocks = [{"datasets": {"mnist": [20]}, "methods": ["ssl_gan"], "seeds": [0]},
               {"datasets": {"mnist": [20, 50]}, "methods": ["ssl_gan"], "seeds": [1, 2]}]
     assert stand_in_seeds(blocks) == {Cell("mnist", 20, "ssl_gan", 0): [0], Cell("mnist", 20, "ssl_gan", 1): [1, 2],
                                       Cell("mnist", 50, "ssl_gan", 1): [1, 2]}
+    overlapping = [{"datasets": {"mnist": [20]}, "methods": ["ssl_gan"], "seeds": [0, 1]},
+                   {"datasets": {"mnist": [20]}, "methods": ["ssl_gan"], "seeds": [1, 2]}]  # run seed1 in both
+    assert stand_in_seeds(overlapping) == {Cell("mnist", 20, "ssl_gan", 0): [0], Cell("mnist", 20, "ssl_gan", 1): [1, 2]}

@@ -126,7 +126,9 @@ def test_preflight_runs_through_the_rules_and_tabulates_each_cell(repo, tmp_path
     assert metrics["profile"] == "smoke-preflight" and metrics["config"]["train"]["steps"] == 2
     table_md = (work / "results/smoke-preflight/preflight.md").read_text()
     assert "| mnist/n100/gan/seed0 | 0 | cgan g128/d64 |" in table_md
-    assert "| mnist/n100/supervised/seed0 | 0, 1 | mlp28 |" in table_md and "All 3 runs of the profile" in table_md
+    assert "| mnist/n100/supervised/seed0 | 0, 1 | mlp28 |" in table_md and "All 3 runs of the profile's grids" in table_md
+    assert table["total"]["runs"] == 3 and table["total"]["estimated_train_hours"] == pytest.approx(
+        sum(r["estimated_train_hours_all_seeds"] for r in rows.values()))
     assert not (work / "results/smoke").exists() and not (work / "resources/data").exists()
 
 

@@ -146,7 +146,7 @@ def aggregate(paths: list[Path], runs_csv: Path, summary_csv: Path,
 
 # -- generation runs ------------------------------------------------------------------------
 GEN_REQUIRED = ("profile", "dataset", "n_labels", "method", "seed", "domain", "inception",
-                "class_consistency", "train_seconds")
+                "class_consistency", "train_seconds", "config")
 
 
 def _read_generation(path: Path) -> dict:
@@ -164,7 +164,7 @@ def generation_tables(paths: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
         d, inc, cc = m["domain"], m["inception"], m["class_consistency"]
         rows.append({
             **{k: m[k] for k in ("profile", "dataset", "n_labels", "method", "seed")},
-            "labels": m["config"]["labels"],
+            "label_source": m["config"]["labels"],
             **{name: metric.value(m) for name, metric in GENERATION.items()},
             "inception": "computed" if inc["computed"] else f"not computed: {inc['reason']}",
             "feature_extractor": d["feature_extractor"], "n_samples": d["n_samples"],
@@ -196,7 +196,8 @@ def generation_summary(runs: pd.DataFrame) -> pd.DataFrame:
     out["inception"] = grouped["inception"].first()
     out = out.reset_index()
     # "almost as good as all labels?": mean domain FID relative to cgan_full's on the same
-    # dataset; cgan_full trains on every label, so its runs at any label count are one reference
+    # dataset; cgan_full trains on every label, so its runs (one per seed, at whichever label
+    # count they sit) are one reference, pooled
     full = runs[runs.method == UPPER_BOUND].groupby(["profile", "dataset"])["fid_domain"].mean()
     out["fid_vs_full"] = [row.fid_domain_mean / full[(row.profile, row.dataset)]
                           if (row.profile, row.dataset) in full.index else float("nan")

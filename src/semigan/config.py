@@ -326,13 +326,22 @@ def block_cells(blocks: list[dict]) -> list[Cell]:
 
 
 def stand_in_seeds(blocks: list[dict]) -> dict[Cell, list[int]]:
-    """Each cell a preflight runs (its block's first seed: `preflight_of`) → every seed of the
-    profile it stands for; seeds change random streams, not shapes, files or speed."""
-    seeds: dict[Cell, set[int]] = {}
-    for block in blocks:
-        for d, ns in block["datasets"].items():
-            for n, m in itertools.product(ns, block["methods"]):
-                seeds.setdefault(Cell(d, n, m, block["seeds"][0]), set()).update(block["seeds"])
+    """Each cell a preflight runs (its block's first seed: `preflight_of`) → the seeds of the
+    grids' runs it stands for, each run once: a run that a preflight runs itself stands for
+    itself, any other for the first block's stand-in that reaches it (seeds change random
+    streams, not shapes, files or speed)."""
+    firsts = [(block, {Cell(d, n, m, block["seeds"][0]) for d, ns in block["datasets"].items()
+                       for n, m in itertools.product(ns, block["methods"])}) for block in blocks]
+    ran = set().union(*(cells for _, cells in firsts))
+    seeds: dict[Cell, list[int]] = {}
+    covered: set[Cell] = set()
+    for block, cells in firsts:
+        for first in sorted(cells, key=str):
+            for s in block["seeds"]:
+                run = Cell(first.dataset, first.n_labels, first.method, s)
+                if run not in covered:
+                    covered.add(run)
+                    seeds.setdefault(run if run in ran else first, []).append(s)
     return {cell: sorted(s) for cell, s in seeds.items()}
 
 

@@ -14,7 +14,6 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from .atomic import atomic_path  # noqa: E402
-from .generation.labels import LABEL_COUNT_FREE  # noqa: E402
 from .metric_registry import GENERATION  # noqa: E402
 from .references import error_references  # noqa: E402
 from .tables import published_dataset  # noqa: E402
@@ -173,38 +172,45 @@ def fid_vs_labels(gen_runs: pd.DataFrame, stem: Path) -> list[Path]:
         g.set_titles("{col_name}")
         g.figure.suptitle("Sample quality per method (bar: mean, whisker: ± std over seeds)", y=1.03)
         return save(g.figure, stem)
+    from .generation.labels import LABEL_COUNT_FREE  # here: that module brings torch
+
     metrics = fids + ["class_consistency_pct"]
     methods = _in_method_order(gen_runs["method"])
     palette = dict(zip(methods, sns.color_palette("colorblind", len(methods))))
-    free = gen_runs["labels"].isin(LABEL_COUNT_FREE)
+    reference = set(gen_runs.loc[gen_runs["label_source"].isin(LABEL_COUNT_FREE), "method"])
     datasets = sorted(gen_runs["dataset"].unique())
     fig, axes = plt.subplots(len(datasets), len(metrics), figsize=(4.6 * len(metrics), 3.8 * len(datasets)),
                              squeeze=False)
     for row, dataset in zip(axes, datasets):
         ours = gen_runs[gen_runs["dataset"] == dataset]
+        free = ours["label_source"].isin(LABEL_COUNT_FREE)
         for ax, metric in zip(row, metrics):
-            curves = ours[~free.loc[ours.index]].dropna(subset=[metric])
-            sns.lineplot(data=curves, x="n_labels", y=metric, hue="method", palette=palette, errorbar="sd",
-                         marker="o", ax=ax, legend=False)
-            for method, runs in ours[free.loc[ours.index]].dropna(subset=[metric]).groupby("method"):
+            m = GENERATION[metric]
+            ax.set_title(f"{_title(dataset)} — {m.label}")
+            if ours[metric].isna().all():  # e.g. Inception FID not requested for this dataset
+                ax.text(0.5, 0.5, f"{m.label}: {m.missing}", ha="center", va="center", transform=ax.transAxes)
+                ax.set_xticks([])
+                ax.set_yticks([])
+                continue
+            sns.lineplot(data=ours[~free].dropna(subset=[metric]), x="n_labels", y=metric, hue="method",
+                         palette=palette, errorbar="sd", marker="o", ax=ax, legend=False)
+            for method, runs in ours[free].dropna(subset=[metric]).groupby("method"):
                 mean, std = runs[metric].mean(), runs[metric].std()
                 ax.axhline(mean, color=palette[method], ls="--", lw=1.5)
                 if pd.notna(std):
                     ax.axhspan(mean - std, mean + std, color=palette[method], alpha=0.12, lw=0)
+            counts = sorted(ours["n_labels"].unique())
             ax.set_xscale("log")
-            ax.set_xticks(sorted(ours["n_labels"].unique()), labels=map(str, sorted(ours["n_labels"].unique())))
+            ax.set_xticks(counts, labels=map(str, counts))
             ax.minorticks_off()
-            m = GENERATION[metric]
             ax.set_xlabel("labelled training images (log scale)")
             ax.set_ylabel(f"{m.label} ({m.better} is better)")
-            ax.set_title(f"{_title(dataset)} — {m.label}")
-    reference = set(gen_runs.loc[free, "method"])
     handles = [plt.Line2D([], [], color=palette[m], ls="--" if m in reference else "-",
                           marker=None if m in reference else "o",
                           label=f"{m} (any label count)" if m in reference else m) for m in methods]
     fig.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
-    fig.suptitle("Sample quality vs number of labels (band: ± std over seeds; dashed: methods that "
-                 "do not use the labelled subset)")
+    fig.suptitle("Sample quality vs number of labels (band: ± std over seeds; dashed: methods whose "
+                 "training set does not depend on the label count)")
     fig.tight_layout()
     return save(fig, stem)
 

@@ -5,7 +5,8 @@ Every row comes from a metrics file the preflight's own evaluation wrote (so the
 path ran too) and its history (the per-step time). The estimate is training only, at the
 measured s/step on this device; evaluation, data preparation and the metrics of generation
 runs come on top. Each row ran its grid block's first seed and stands for all the block's
-seeds (`config.stand_in_seeds`), so the table covers every run of the profile.
+seeds (`config.stand_in_seeds`), so the table covers every run of the profile's grids
+(paper targets, which add cells of their own, are not part of it).
 """
 
 from __future__ import annotations
@@ -61,6 +62,13 @@ def _fmt(value, digits: int) -> str:
     return "–" if value is None else f"{value:,.{digits}f}"
 
 
+def profile_total(rows: list[dict]) -> dict:
+    """Runs the rows stand for and their estimated training hours, summed."""
+    known = [r["estimated_train_hours_all_seeds"] for r in rows if r["estimated_train_hours_all_seeds"] is not None]
+    return {"runs": sum(len(r["seeds"]) for r in rows), "estimated_train_hours": sum(known),
+            "cells_without_estimate": len(rows) - len(known)}
+
+
 def preflight_markdown(rows: list[dict], profile: str) -> str:
     device = sorted({str(r["device"]) for r in rows})
     lines = [f"# Preflight of the `{profile.removesuffix(PREFLIGHT_SUFFIX)}` profile", "",
@@ -81,10 +89,11 @@ def preflight_markdown(rows: list[dict], profile: str) -> str:
                      f"{_fmt(r['estimated_train_hours'], 2)} | {_fmt(r['estimated_train_hours_all_seeds'], 1)} | "
                      f"`{r['metrics_file']}` |")
     measures = sorted({r["memory_measure"] for r in rows if r["memory_measure"]})
-    n_runs = sum(len(r["seeds"]) for r in rows)
-    known = [r["estimated_train_hours_all_seeds"] for r in rows if r["estimated_train_hours_all_seeds"] is not None]
-    lines += ["", f"All {n_runs} runs of the profile: ≈ {sum(known):,.0f} h of training at these speeds"
-              + ("" if len(known) == len(rows) else f" ({len(rows) - len(known)} cells without an estimate)") + ".",
+    total = profile_total(rows)
+    lines += ["", f"All {total['runs']} runs of the profile's grids: ≈ {_fmt(total['estimated_train_hours'], 1)} h "
+              "of training at these speeds"
+              + (f" ({total['cells_without_estimate']} cells without an estimate)" if total["cells_without_estimate"] else "")
+              + ".",
               f"Peak memory: {', '.join(measures) or 'not recorded'} of the training process.", ""]
     return "\n".join(lines)
 
@@ -96,7 +105,7 @@ def write_preflight_table(metrics: list[Path], plan: dict[str, dict], profile: s
     if missing:
         raise RuntimeError(f"preflight runs that did not resume from their checkpoint: {missing}")
     with atomic_path(Path(out_json)) as tmp:
-        tmp.write_text(json.dumps({"profile": profile, "cells": rows}, indent=2) + "\n")
+        tmp.write_text(json.dumps({"profile": profile, "total": profile_total(rows), "cells": rows}, indent=2) + "\n")
     with atomic_path(Path(out_md)) as tmp:
         tmp.write_text(preflight_markdown(rows, profile))
     return rows

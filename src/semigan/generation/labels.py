@@ -21,8 +21,9 @@ from ..models import get_architecture, to_model_input
 from ..splits import Split
 
 LABEL_SOURCES = ("none", "labelled", "pseudo", "all")
-# Sources whose training set does not depend on the number of labels: their runs are run once
-# per seed and drawn as horizontal references in the vs-labels figures, not as curves.
+# Sources whose training set does not depend on the number of labels: their runs need only be
+# run once per seed (at one label count), and the vs-labels figures draw them as horizontal
+# references, not as curves.
 LABEL_COUNT_FREE = frozenset({"none", "all"})
 
 
