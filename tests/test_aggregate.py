@@ -1,8 +1,10 @@
 import json
+from pathlib import Path
 
 import pytest
 
 from semigan.aggregate import MetricsError, aggregate
+from semigan.config import load_params
 
 
 def _metrics(tmp_path, method, seed, err, **extra):
@@ -78,8 +80,8 @@ def test_malformed_file_names_the_run(tmp_path):
         aggregate([incomplete], tmp_path / "r.csv", tmp_path / "s.csv")
 
 
-GEN_LABELS = {"gan": "none", "cgan_labeled": "labelled", "cgan_pseudo": "pseudo", "ssl_cgan": "pseudo",
-              "cgan_full": "all"}  # as in params.yaml's generation.methods
+GEN_LABELS = {name: m["labels"] for name, m in load_params(Path(__file__).parents[1] / "params.yaml")
+              ["generation"]["methods"].items()}
 
 
 def _gen_metrics(tmp_path, method, seed, fid, cc, n_labels=100):

@@ -130,7 +130,7 @@ def preflight_of(effective: dict) -> dict:
     for key in ("grid", "generation_grid"):
         grid = out.get(key)
         if grid:
-            out[key] = [dict(b, seeds=b["seeds"][:1]) for b in (grid if isinstance(grid, list) else [grid])]
+            out[key] = first_seed_blocks(grid if isinstance(grid, list) else [grid])
     gen = out.get("generation")
     if gen:
         gen["n_samples"] = min(gen.get("n_samples", PREFLIGHT_SAMPLES), PREFLIGHT_SAMPLES)
@@ -325,23 +325,24 @@ def block_cells(blocks: list[dict]) -> list[Cell]:
     return list(dict.fromkeys(cells))
 
 
+def first_seed_blocks(blocks: list[dict]) -> list[dict]:
+    """The blocks with their first seed only: the cells a preflight runs (`preflight_of`)."""
+    return [dict(b, seeds=b["seeds"][:1]) for b in blocks]
+
+
 def stand_in_seeds(blocks: list[dict]) -> dict[Cell, list[int]]:
-    """Each cell a preflight runs (its block's first seed: `preflight_of`) → the seeds of the
-    grids' runs it stands for, each run once: a run that a preflight runs itself stands for
-    itself, any other for the first block's stand-in that reaches it (seeds change random
-    streams, not shapes, files or speed)."""
-    firsts = [(block, {Cell(d, n, m, block["seeds"][0]) for d, ns in block["datasets"].items()
-                       for n, m in itertools.product(ns, block["methods"])}) for block in blocks]
-    ran = set().union(*(cells for _, cells in firsts))
-    seeds: dict[Cell, list[int]] = {}
+    """Each cell a preflight runs → the seeds of the grids' runs it stands for, each run once:
+    a run the preflight runs itself stands for itself, any other for its first block's
+    stand-in (seeds change random streams, not shapes, files or speed)."""
+    ran = set(block_cells(first_seed_blocks(blocks)))
+    seeds: dict[Cell, set[int]] = {}
     covered: set[Cell] = set()
-    for block, cells in firsts:
-        for first in sorted(cells, key=str):
-            for s in block["seeds"]:
-                run = Cell(first.dataset, first.n_labels, first.method, s)
-                if run not in covered:
-                    covered.add(run)
-                    seeds.setdefault(run if run in ran else first, []).append(s)
+    for block in blocks:
+        for run in block_cells([block]):
+            if run not in covered:
+                covered.add(run)
+                stand_in = run if run in ran else Cell(run.dataset, run.n_labels, run.method, block["seeds"][0])
+                seeds.setdefault(stand_in, set()).add(run.seed)
     return {cell: sorted(s) for cell, s in seeds.items()}
 
 

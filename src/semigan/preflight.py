@@ -69,7 +69,7 @@ def profile_total(rows: list[dict]) -> dict:
             "cells_without_estimate": len(rows) - len(known)}
 
 
-def preflight_markdown(rows: list[dict], profile: str) -> str:
+def preflight_markdown(rows: list[dict], total: dict, profile: str) -> str:
     device = sorted({str(r["device"]) for r in rows})
     lines = [f"# Preflight of the `{profile.removesuffix(PREFLIGHT_SUFFIX)}` profile", "",
              f"Every cell of its grids at its real widths and batch sizes: each row ran the first seed of "
@@ -89,7 +89,6 @@ def preflight_markdown(rows: list[dict], profile: str) -> str:
                      f"{_fmt(r['estimated_train_hours'], 2)} | {_fmt(r['estimated_train_hours_all_seeds'], 1)} | "
                      f"`{r['metrics_file']}` |")
     measures = sorted({r["memory_measure"] for r in rows if r["memory_measure"]})
-    total = profile_total(rows)
     lines += ["", f"All {total['runs']} runs of the profile's grids: ≈ {_fmt(total['estimated_train_hours'], 1)} h "
               "of training at these speeds"
               + (f" ({total['cells_without_estimate']} cells without an estimate)" if total["cells_without_estimate"] else "")
@@ -104,8 +103,9 @@ def write_preflight_table(metrics: list[Path], plan: dict[str, dict], profile: s
     missing = [r["run"] for r in rows if not r["resumed_from"]]
     if missing:
         raise RuntimeError(f"preflight runs that did not resume from their checkpoint: {missing}")
+    total = profile_total(rows)
     with atomic_path(Path(out_json)) as tmp:
-        tmp.write_text(json.dumps({"profile": profile, "total": profile_total(rows), "cells": rows}, indent=2) + "\n")
+        tmp.write_text(json.dumps({"profile": profile, "total": total, "cells": rows}, indent=2) + "\n")
     with atomic_path(Path(out_md)) as tmp:
-        tmp.write_text(preflight_markdown(rows, profile))
+        tmp.write_text(preflight_markdown(rows, total, profile))
     return rows
