@@ -181,3 +181,15 @@ def test_metric_direction_is_checked():
 
     with pytest.raises(ValueError, match="better='smaller'"):
         Metric("FID", "smaller", 2, lambda m: 0.0)
+
+
+def test_compute_statement_sums_each_methods_training_time(tmp_path):
+    from semigan.aggregate import compute_markdown, runs_table
+
+    device = {"provenance": {"train": {"device": {"device": "cpu"}}}}
+    paths = [_metrics(tmp_path, "ssl_gan", 0, 1.0, train_seconds=1800.0, **device),
+             _metrics(tmp_path, "ssl_gan", 1, 1.2, train_seconds=5400.0, **device),
+             _metrics(tmp_path, "supervised", 0, 20.0, train_seconds=360.0, **device)]
+    text = compute_markdown(runs_table(paths))
+    assert text.startswith("Compute: 3 runs, 2.10 h of training in total "
+                           "(ssl_gan 2.00 h (2 runs), supervised 0.10 h (1 runs)); device: cpu"), text

@@ -303,12 +303,11 @@ def test_smoke_dag_through_dvc_repro(repo, tmp_path, mirror):
 
     _run(["git", "add", "-A"], work)
     _run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "baseline results"], work)
-    _run(["dvc", "exp", "run", "-n", "sup-lr", "-S", "++profiles.smoke.methods.supervised.hparams.lr=0.002"],
-         work, env=env)
+    _run(["dvc", "exp", "run", "-n", "sup-lr",
+          "-S", "++profiles.smoke.methods.supervised.per_dataset.mnist.hparams.lr=0.002"], work, env=env)
     changed = sorted(str(p.relative_to(work / "results" / "smoke")) for p, t in mtimes.items()
                      if p.stat().st_mtime_ns != t)
     assert changed == ["generation/mnist/n100/cgan_pseudo/seed0/metrics.json",  # labelled by supervised
-                       "runs/fashion_mnist/n100/supervised/seed0/metrics.json",
                        "runs/mnist/n100/supervised/seed0/metrics.json"]
     assert report_md.stat().st_mtime_ns != report_mtime  # the one call carried the change to report.md
 
@@ -319,7 +318,7 @@ def test_smoke_dag_through_dvc_repro(repo, tmp_path, mirror):
     assert pending == REPORT_JOBS, pending
     shown = _run(["dvc", "exp", "show", "--csv", "--no-pager"], work).stdout.splitlines()
     header = shown[0].split(",")
-    assert any(h.endswith("profiles.smoke.methods.supervised.hparams.lr") for h in header), header
+    assert any(h.endswith("profiles.smoke.methods.supervised.per_dataset.mnist.hparams.lr") for h in header), header
     assert any(h.endswith("ssl_gan.test_error_pct_mean") for h in header), header
     assert any(h.endswith("ssl_cgan.fid_domain_mean") for h in header), header
     assert any(line.split(",")[header.index("Experiment")] == "sup-lr" for line in shown[1:]), shown

@@ -128,6 +128,20 @@ def summary_markdown(summary: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def compute_markdown(runs: pd.DataFrame) -> str:
+    """The training compute a table took, summed from its runs' own metrics (train_seconds,
+    device), so a page states what reproducing it costs. Evaluation time is not included."""
+    seconds = runs["train_seconds"].dropna()
+    per_method = runs.groupby("method", sort=True)["train_seconds"].agg(["sum", "count"])
+    parts = ", ".join(f"{method} {row['sum'] / 3600:.2f} h ({int(row['count'])} runs)"
+                      for method, row in per_method.iterrows())
+    devices = ", ".join(sorted(runs["device"].dropna().astype(str).unique())) or "not recorded"
+    missing = len(runs) - len(seconds)
+    return (f"Compute: {len(runs)} runs, {seconds.sum() / 3600:.2f} h of training in total ({parts}); "
+            f"device: {devices}" + (f"; {missing} runs without a recorded train time" if missing else "")
+            + ". Evaluation not included.\n")
+
+
 def aggregate(paths: list[Path], runs_csv: Path, summary_csv: Path,
               metrics_json: Path | None = None, summary_md: Path | None = None) -> pd.DataFrame:
     runs = runs_table(paths)

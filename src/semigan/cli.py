@@ -135,7 +135,7 @@ def _cmd_report(a) -> None:
 
 def _cmd_paper_target(a) -> None:
     from . import figures
-    from .aggregate import runs_table, summary_markdown, summary_table
+    from .aggregate import compute_markdown, runs_table, summary_markdown, summary_table
     from .atomic import atomic_path
     from .references import load_references
     from .tables import paper_vs_ours, paper_vs_ours_markdown
@@ -149,7 +149,7 @@ def _cmd_paper_target(a) -> None:
     with atomic_path(stem.with_suffix(".csv")) as tmp:
         summary.to_csv(tmp, index=False, float_format="%.6g")
     figures.error_vs_labels(runs, refs, stem)
-    page = "\n".join([f"# {a.name}", "", a.description, "", summary_markdown(summary),
+    page = "\n".join([f"# {a.name}", "", a.description, "", summary_markdown(summary), compute_markdown(runs),
                       "## Published beside ours", "", paper_vs_ours_markdown(table),
                       f"![{a.name}]({stem.name}.png)", ""])
     with atomic_path(stem.with_suffix(".md")) as tmp:

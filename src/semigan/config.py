@@ -330,6 +330,12 @@ def first_seed_blocks(blocks: list[dict]) -> list[dict]:
     return [dict(b, seeds=b["seeds"][:1]) for b in blocks]
 
 
+def plan_key(kind: str, run: str) -> str:
+    """A preflight plan's key for one cell: a classification and a generation run may share
+    a run name (dataset/n/method/seed), so the kind is part of it."""
+    return f"{kind}:{run}"
+
+
 def stand_in_seeds(blocks: list[dict]) -> dict[Cell, list[int]]:
     """Each cell a preflight runs → the seeds of the grids' runs it stands for, each run once:
     a run the preflight runs itself stands for itself, any other for its first block's

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from .atomic import atomic_path
-from .config import PREFLIGHT_SUFFIX
+from .config import PREFLIGHT_SUFFIX, plan_key
 
 
 def seconds_per_step(history: pd.DataFrame) -> float | None:
@@ -30,15 +30,15 @@ def seconds_per_step(history: pd.DataFrame) -> float | None:
 
 
 def preflight_row(metrics_path: Path, plan: dict[str, dict]) -> dict:
-    """One cell's row; `plan` maps "<kind>:<run>" to its steps in the profile itself and the
-    seeds it stands for (`preflight_plan` in workflow/rules/common.smk)."""
+    """One cell's row; `plan` maps `plan_key(kind, run)` to its steps in the profile itself
+    and the seeds it stands for (`preflight_plan` in workflow/rules/common.smk)."""
     m = json.loads(Path(metrics_path).read_text())
     train = m["config"]["train"]
     history = pd.read_csv(Path(metrics_path).with_name("history.csv"))
     s_step = seconds_per_step(history)
     kind = m.get("kind", "classification")
     steps = int(history["step"].iloc[-1])
-    entry = plan.get(f"{kind}:{m['run']}", {})
+    entry = plan.get(plan_key(kind, m["run"]), {})
     full, seeds = entry.get("steps"), entry.get("seeds") or [m["seed"]]
     hours = (full * s_step / 3600) if (full and s_step) else None
     memory = m.get("peak_memory") or {}

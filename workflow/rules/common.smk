@@ -9,7 +9,7 @@ from semigan.committed import is_frozen, mark_out_of_date, record_matches, stale
 from semigan.data.fetch import mirror_has
 from semigan.data.fixtures import WRITERS as FIXTURES
 from semigan.config import (ParamsError, gen_spec, generation_blocks, generation_cells, grid_blocks, grid_cells, n_val_of,
-                            paper_target_cells, resolve, run_spec, stand_in_seeds)
+                            paper_target_cells, plan_key, resolve, run_spec, stand_in_seeds)
 
 
 try:  # schema (workflow/schemas/params.schema.yaml), registries, grid, split feasibility, every run's settings
@@ -148,7 +148,7 @@ def source_args(wildcards):
 
 
 def preflight_plan():
-    """kind:run of each preflight cell → its steps in the profile itself and the seeds it
+    """plan_key(kind, run) of each preflight cell → its steps in the profile itself and the seeds it
     stands for (the preflight table's cost estimate over the whole profile)."""
     full = resolve({**config, "preflight": None}, warn=lambda msg: None)
     plan = {}
@@ -156,7 +156,7 @@ def preflight_plan():
                                ("generation", generation_blocks(full), gen_spec)):
         for c, seeds in stand_in_seeds(blocks).items():
             steps = spec(full, c.dataset, c.n_labels, c.method, c.seed)["train"]["steps"]
-            plan[f"{kind}:{cell_run(c)}"] = {"steps": steps, "seeds": seeds}
+            plan[plan_key(kind, cell_run(c))] = {"steps": steps, "seeds": seeds}
     return plan
 
 
