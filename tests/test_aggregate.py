@@ -31,10 +31,27 @@ def test_mean_std_n(tmp_path):
     single = summary[summary.method == "supervised"].iloc[0]
     assert single.n_seeds == 1 and single.test_error_pct_text == "20.00"
     assert (tmp_path / "runs.csv").read_text().count("\n") == 5
-    assert "| cpu | mnist | 100 | – | ssl_gan | 3 | 3.00 ± 2.65 | – | 20 |" in (tmp_path / "summary.md").read_text()
+    assert "| cpu | mnist | 100 | – | ssl_gan | 3 | 3.00 ± 2.65 | – | – | 20 |" in (tmp_path / "summary.md").read_text()
     assert json.loads((tmp_path / "metrics.json").read_text())["mnist"]["n100"]["ssl_gan"] == {
         "test_error_pct_mean": 3.0, "test_error_pct_std": 2.6458, "final_test_error_pct_mean": None,
-        "final_test_error_pct_std": None, "n_seeds": 3, "n_diverged": 0}
+        "final_test_error_pct_std": None, "small_val_test_error_pct_mean": None,
+        "small_val_test_error_pct_std": None, "n_seeds": 3, "n_diverged": 0}
+
+
+def test_selection_on_a_small_validation_set_is_summarised_over_the_runs_that_have_it(tmp_path):
+    """Runs evaluated before the small-validation selection existed have none: the column's
+    mean is over the others and says how many; the best-val column is untouched."""
+    paths = [_metrics(tmp_path, "ssl_gan", 0, 1.0, small_val={"n_val": 100, "test_error_pct": 1.5}),
+             _metrics(tmp_path, "ssl_gan", 1, 2.0, small_val={"n_val": 100, "test_error_pct": 2.5}),
+             _metrics(tmp_path, "ssl_gan", 2, 6.0)]
+    summary = aggregate(paths, tmp_path / "runs.csv", tmp_path / "summary.csv",
+                        tmp_path / "metrics.json", tmp_path / "summary.md")
+    row = summary.iloc[0]
+    assert row.n_small_val_test_error_pct == 2 and row.small_val_test_error_pct_mean == pytest.approx(2.0)
+    assert row.small_val_test_error_pct_text == "2.00 ± 0.71 (2 of 3 runs)"
+    md = (tmp_path / "summary.md").read_text()
+    assert "| test error % (best val, n_val = labels) |" in md
+    assert "| ssl_gan | 3 | 3.00 ± 2.65 | – | 2.00 ± 0.71 (2 of 3 runs) | 20 |" in md
 
 
 def test_diverged_runs_are_counted_not_averaged(tmp_path):

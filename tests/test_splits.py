@@ -54,3 +54,20 @@ def test_written_split_roundtrip_and_tamper_detection(labels, tmp_path):
     np.savez(tmp_path / "s.npz", labeled=s.labeled[::-1], val=s.val, unlabeled=s.unlabeled[1:])
     with pytest.raises(ValueError, match="content hash"):
         read_split(tmp_path / "s.npz")
+
+
+def test_small_validation_is_a_class_balanced_prefix_of_the_validation_set():
+    from semigan.splits import small_validation
+
+    labels = np.repeat(np.arange(10), 20)[np.random.default_rng(0).permutation(200)]
+    pos = small_validation(labels, 50)
+    assert len(pos) == 50 and np.all(np.diff(pos) > 0)
+    assert np.bincount(labels[pos], minlength=10).tolist() == [5] * 10
+    for c in range(10):  # the first five of each class, in order
+        assert pos[labels[pos] == c].tolist() == np.flatnonzero(labels == c)[:5].tolist()
+    assert small_validation(labels, 200).tolist() == list(range(200))
+    assert small_validation(labels, 1000).tolist() == list(range(200))
+    with pytest.raises(ValueError, match=r"small validation set of 55 images: expected a positive multiple .* \(10\)"):
+        small_validation(labels, 55)
+    with pytest.raises(ValueError, match=r"classes \[3\] have fewer than 15"):
+        small_validation(np.concatenate([labels[labels != 3], labels[labels == 3][:5]]), 150)

@@ -54,7 +54,7 @@ def test_resumed_run_continues_the_same_trajectory(mnist_dir, split_path, tmp_pa
     resumed = Trainer(_spec(), mnist_dir, split_path, log=logs.append).run(tmp_path / "b.pt")
     assert any("resumed from checkpoint at step 10/30" in m for m in logs)
     assert resumed["resumed_from"] == [10]
-    for key in ("classifier_final_ema", "classifier"):
+    for key in ("classifier_final_ema", "classifier", "classifier_small_val"):
         for name, value in straight[key].items():
             assert torch.equal(value, resumed[key][name]), f"{key}.{name} diverged after resume"
     for name, value in straight["exported"]["generator"].items():
@@ -124,6 +124,51 @@ def test_selection_uses_validation_only_and_is_recorded(mnist_dir, split_path, t
     prov = torch.load(tmp_path / "m.pt", weights_only=True)["provenance"]
     assert {"git", "packages", "device"} <= set(prov) and prov["packages"]["torch"]
     assert (tmp_path / "h.csv").read_text().splitlines()[0].startswith("step,")
+
+
+def test_second_selection_on_a_validation_set_as_large_as_the_labelled_set(mnist_dir, split_path, tmp_path):
+    """Beside the selection on all 200 validation images, the run keeps the EMA weights that
+    scored best on a class-balanced 100 of them (n_labels): recorded step and accuracy are the
+    history's, and the kept weights really score that on those images. The selection on the
+    full set, the history and the final weights are those of the same run without it."""
+    from semigan.splits import read_split, small_validation
+    from semigan.training.loop import accuracy
+    from semigan.models import get_architecture
+
+    torch.set_num_threads(2)
+    result = Trainer(_spec("supervised", steps=40, ema_halflife=5), mnist_dir, split_path,
+                     log=lambda m: None).run(tmp_path / "a.pt")
+    small = result["selection_small_val"]
+    best = max(result["history"], key=lambda r: r["val_acc_small"])
+    assert small == {"rule": "best_val", "n_val": 100, "step": best["step"],
+                     "val_acc": best["val_acc_small"], "weights": "ema"}
+    assert len({r["val_acc_small"] for r in result["history"]}) > 1  # it moved: the choice was real
+    split = read_split(split_path)
+    train = load_images(mnist_dir, "train")
+    pos = small_validation(train.labels[split.val], 100)
+    idx = split.val[pos]
+    arch = get_architecture("mlp28")
+    classifier = arch.classifier(10, (1, 28, 28))
+    classifier.load_state_dict(result["classifier_small_val"])
+    acc, _ = accuracy(classifier, torch.from_numpy(train.images[idx]), torch.from_numpy(train.labels[idx]).long(), arch)
+    assert acc == pytest.approx(small["val_acc"], abs=1e-9)
+
+
+def test_checkpoint_from_before_the_small_validation_selection_reports_none(mnist_dir, split_path, tmp_path):
+    """A run resumed from a checkpoint that lacks the second selection reports none, rather
+    than one that saw only the evaluations after the resume."""
+    def stop(trainer, row):
+        if row["step"] == 20:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        Trainer(_spec("supervised"), mnist_dir, split_path, log=lambda m: None).run(tmp_path / "c.pt", on_eval=stop)
+    state = torch.load(tmp_path / "c.pt", weights_only=True)
+    del state["best_small"]
+    torch.save(state, tmp_path / "c.pt")
+    result = Trainer(_spec("supervised"), mnist_dir, split_path, log=lambda m: None).run(tmp_path / "c.pt")
+    assert result["resumed_from"] == [10]
+    assert "selection_small_val" not in result and "classifier_small_val" not in result
 
 
 @pytest.mark.slow

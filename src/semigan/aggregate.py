@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from .atomic import atomic_path
-from .metric_registry import CLASSIFICATION, GENERATION
+from .metric_registry import CLASSIFICATION, GENERATION, PRIMARY
 
 REQUIRED = ("profile", "dataset", "n_labels", "method", "seed", "test_error_pct",
             "test_accuracy", "train_seconds", "steps_per_second")
@@ -69,10 +69,12 @@ def _mean_std_text(mean, std) -> str:
 
 def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
     """Mean ± std over seeds of the runs that did not diverge; diverged runs are counted
-    (n_diverged) and named in the text column, never averaged in. The final-EMA error is
-    summarised over the runs that recorded it (n_final)."""
+    (n_diverged) and named in the text column, never averaged in. A metric runs evaluated
+    before it existed lack (final EMA, small-validation selection) is summarised over the runs
+    that recorded it, and its text says how many (n_<metric>)."""
     runs = runs.copy()
-    for col, default in (("diverged", False), ("final_test_error_pct", float("nan")), ("n_val", float("nan"))):
+    for col, default in (("diverged", False), ("n_val", float("nan")),
+                         *((name, float("nan")) for name in CLASSIFICATION)):
         if col not in runs:
             runs[col] = default
     runs["diverged"] = runs["diverged"].fillna(False).astype(bool)
@@ -85,16 +87,18 @@ def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
     out = out.reindex(grouped_all.size().index)  # a cell whose every run diverged keeps its row
     out.insert(0, "n_seeds", grouped.size().reindex(out.index).fillna(0).astype(int))
     out.insert(1, "n_diverged", grouped_all["diverged"].sum().astype(int))
-    out["n_final"] = grouped["final_test_error_pct"].count().reindex(out.index).fillna(0).astype(int)
     out["seeds"] = [" ".join(str(v) for v in sorted(ok_seeds.get(key, []))) for key in out.index]
     out["n_val"] = grouped_all["n_val"].agg(lambda v: " / ".join(str(int(x)) for x in sorted(set(v.dropna()))) or "–")
-    out["test_error_pct_text"] = [
-        _mean_std_text(m, s) + (f" ({d} diverged, excluded)" if d else "")
-        for m, s, d in zip(out["test_error_pct_mean"], out["test_error_pct_std"], out["n_diverged"])]
-    out["final_test_error_pct_text"] = [
-        _mean_std_text(m, s) + (f" ({n} of {k} runs)" if 0 < n < k else "")
-        for m, s, n, k in zip(out["final_test_error_pct_mean"], out["final_test_error_pct_std"],
-                              out["n_final"], out["n_seeds"])]
+    for name in CLASSIFICATION:
+        means, stds = out[f"{name}_mean"], out[f"{name}_std"]
+        if name == PRIMARY:
+            out[f"{name}_text"] = [_mean_std_text(m, s) + (f" ({d} diverged, excluded)" if d else "")
+                                   for m, s, d in zip(means, stds, out["n_diverged"])]
+            continue
+        counts = grouped[name].count().reindex(out.index).fillna(0).astype(int)
+        out[f"n_{name}"] = counts
+        out[f"{name}_text"] = [_mean_std_text(m, s) + (f" ({n} of {k} runs)" if 0 < n < k else "")
+                               for m, s, n, k in zip(means, stds, counts, out["n_seeds"])]
     return out.reset_index()
 
 
@@ -117,14 +121,18 @@ def summary_metrics(summary: pd.DataFrame) -> dict:
 
 
 def summary_markdown(summary: pd.DataFrame) -> str:
-    """A GitHub-renderable table: one row per dataset × labels × method."""
-    lines = ["| profile | dataset | labels | validation images | method | seeds | test error % (best val, mean ± std) "
-             "| test error % (final EMA) | train s/run |",
-             "| --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: |"]
-    for r in summary.itertuples(index=False):
-        train_s = "–" if pd.isna(r.train_seconds_mean) else f"{r.train_seconds_mean:.0f}"
-        lines.append(f"| {r.profile} | {r.dataset} | {r.n_labels} | {r.n_val} | {r.method} | {r.n_seeds} | "
-                     f"{r.test_error_pct_text} | {r.final_test_error_pct_text} | {train_s} |")
+    """A GitHub-renderable table: one row per dataset × labels × method, a column per
+    registered classification metric (mean ± std over the seeds)."""
+    shown = [name for name, metric in CLASSIFICATION.items() if metric.in_table]
+    heads = [CLASSIFICATION[name].label for name in shown]
+    lines = ["| profile | dataset | labels | validation images | method | seeds | " + " | ".join(heads)
+             + " | train s/run |",
+             "| --- | --- | ---: | ---: | --- | ---: | " + " | ".join("---:" for _ in shown) + " | ---: |"]
+    for r in summary.to_dict("records"):
+        train_s = "–" if pd.isna(r["train_seconds_mean"]) else f"{r['train_seconds_mean']:.0f}"
+        values = " | ".join(r[f"{name}_text"] for name in shown)
+        lines.append(f"| {r['profile']} | {r['dataset']} | {r['n_labels']} | {r['n_val']} | {r['method']} | "
+                     f"{r['n_seeds']} | {values} | {train_s} |")
     return "\n".join(lines) + "\n"
 
 

@@ -1,6 +1,7 @@
 """Test-set evaluation of a trained run: the weights the selection rule fixed during
 training (validation only) are evaluated once on the test set, and so are the final EMA
-weights, which need no validation set at all (the protocol of Salimans et al.; Oliver et
+weights, which need no validation set at all (the protocol of Salimans et al.), and the
+weights selected on a validation subset as large as the labelled set (`small_val`; Oliver et
 al. 2018 warn that a labelled validation set larger than the labelled training set flatters
 selected results). A run that learnt nothing or blew up is marked `diverged`."""
 
@@ -54,6 +55,11 @@ def evaluate_run(model_path: Path, data_dir: Path, split_path: Path | None = Non
     labels = torch.from_numpy(test.labels).to(device)
     acc, pred = _test_accuracy(model["classifier"], model, arch, images, labels, device)
     final_acc, _ = _test_accuracy(model["classifier_final_ema"], model, arch, images, labels, device)
+    small_val = None  # runs trained before the small-validation selection existed have none
+    if "classifier_small_val" in model:
+        small_acc, _ = _test_accuracy(model["classifier_small_val"], model, arch, images, labels, device)
+        small_val = dict(model["selection_small_val"], test_accuracy=small_acc,
+                         test_error_pct=100.0 * (1.0 - small_acc))
     per_class = {meta["classes"][k]: float(np.mean(pred[test.labels == k] == k))
                  for k in range(model["n_classes"])}
     last = model["history"][-1]
@@ -73,6 +79,7 @@ def evaluate_run(model_path: Path, data_dir: Path, split_path: Path | None = Non
         "selection": model["selection"],
         "final": {"weights": "ema", "step": last["step"], "val_acc": last["val_acc"],
                   "test_accuracy": final_acc, "test_error_pct": 100.0 * (1.0 - final_acc)},
+        "small_val": small_val,
         "diverged": {"value": bool(reasons), "reasons": reasons,
                      "rule": {"chance_factor": rule.chance_factor, "loss_growth": rule.loss_growth}},
         "split_sizes": split_sizes(model, split_path),

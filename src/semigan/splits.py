@@ -88,3 +88,25 @@ def read_split(path: Path) -> Split:
             raise CacheError(f"{path}: content hash {split.digest()} differs from {expected} "
                              f"recorded in {sidecar}; the split file was modified; {hint}")
     return split
+
+
+def small_validation(val_labels: np.ndarray, n: int) -> np.ndarray:
+    """Positions (into the validation set) of a class-balanced subset of `n` of its images:
+    per class the first n/k in the split's order (index order; the validation images of a
+    class are already a seeded random draw). With n = the labelled count this is the
+    validation set a practitioner with that many labels could afford (Oliver et al. 2018):
+    selecting on it, beside the full set, measures what the large set buys without a
+    second training run. n at or above the set's size: the whole set."""
+    classes = np.unique(val_labels)
+    if n >= len(val_labels):
+        return np.arange(len(val_labels))
+    if n <= 0 or n % len(classes):
+        raise ValueError(f"small validation set of {n} images: expected a positive multiple of the "
+                         f"number of classes ({len(classes)})")
+    per_class = n // len(classes)
+    picked = [np.flatnonzero(val_labels == c)[:per_class] for c in classes]
+    short = [int(c) for c, p in zip(classes, picked) if len(p) < per_class]
+    if short:
+        raise ValueError(f"small validation set of {n} images: classes {short} have fewer than "
+                         f"{per_class} validation images")
+    return np.sort(np.concatenate(picked))

@@ -25,7 +25,7 @@ from ..divergence import check_finite
 from ..data.store import load_meta, load_images
 from ..methods import Batch, MethodContext, build_method
 from ..models import get_architecture, to_model_input
-from ..splits import read_split
+from ..splits import read_split, small_validation
 from .ema import EMA
 from .sampling import IndexStream
 
@@ -340,6 +340,11 @@ class Trainer(TrainingLoop):
                             for i in range(self.method.unlabeled_batches)]
         self.val_idx = torch.from_numpy(self.split.val).to(self.device)
         self.best = {"val_acc": -1.0, "step": 0, "state": None}
+        # A second selection, on a validation set no larger than the labelled set (Oliver et al.
+        # 2018): computed from the same predictions, so it costs nothing and changes no training.
+        self.val_labels = train.labels[self.split.val]
+        self.small_val = small_validation(self.val_labels, len(self.split.labeled))
+        self.best_small: dict | None = {"val_acc": -1.0, "step": 0, "state": None}
         self.on_eval = None
 
     # -- batches ---------------------------------------------------------------------------
@@ -370,7 +375,8 @@ class Trainer(TrainingLoop):
     # -- checkpoints ------------------------------------------------------------------------
     def own_state(self) -> dict:
         return {"method": self.method.state_dict(), "lab_stream": self.lab_stream.state_dict(),
-                "unl_streams": [s.state_dict() for s in self.unl_streams], "best": self.best}
+                "unl_streams": [s.state_dict() for s in self.unl_streams], "best": self.best,
+                "best_small": self.best_small}
 
     def load_own_state(self, state: dict) -> None:
         self.method.load_state_dict(state["method"])
@@ -378,13 +384,21 @@ class Trainer(TrainingLoop):
         for s, st in zip(self.unl_streams, state["unl_streams"]):
             s.load_state_dict(st)
         self.best = state["best"]
+        # None: a checkpoint written before the small-validation selection existed; this run
+        # then reports none rather than one that saw only part of its evaluations
+        self.best_small = state.get("best_small")
 
     # -- validation and selection ------------------------------------------------------------
     def validate(self) -> dict:
         labels = self.labels[self.val_idx]
-        ema_acc, _ = accuracy(self.ema.model, self.images[self.val_idx], labels, self.arch)
+        ema_acc, ema_pred = accuracy(self.ema.model, self.images[self.val_idx], labels, self.arch)
         raw_acc, _ = accuracy(self.method.classifier, self.images[self.val_idx], labels, self.arch)
-        return {"val_acc": ema_acc, "val_acc_raw": raw_acc}
+        small = self.small_val
+        small_acc = float(np.mean(ema_pred[small] == self.val_labels[small]))
+        return {"val_acc": ema_acc, "val_acc_raw": raw_acc, "val_acc_small": small_acc}
+
+    def _ema_snapshot(self) -> dict:
+        return copy.deepcopy({k: v.cpu() for k, v in self.ema.state_dict().items()})
 
     def history_due(self) -> bool:
         return self.step % self.cfg.eval_every == 0 or self.step == self.cfg.steps
@@ -392,8 +406,9 @@ class Trainer(TrainingLoop):
     def measure(self, row: dict) -> bool:
         row.update(self.validate())
         if row["val_acc"] > self.best["val_acc"]:
-            self.best = {"val_acc": row["val_acc"], "step": self.step,
-                         "state": copy.deepcopy({k: v.cpu() for k, v in self.ema.state_dict().items()})}
+            self.best = {"val_acc": row["val_acc"], "step": self.step, "state": self._ema_snapshot()}
+        if self.best_small is not None and row["val_acc_small"] > self.best_small["val_acc"]:
+            self.best_small = {"val_acc": row["val_acc_small"], "step": self.step, "state": self._ema_snapshot()}
         stop = self.on_eval is not None and self.on_eval(self, row)
         self.log(f"[{self.spec.name}] step {self.step} val_acc(ema)={row['val_acc']:.4f} "
                  f"val_acc(raw)={row['val_acc_raw']:.4f} best={self.best['val_acc']:.4f}"
@@ -413,12 +428,19 @@ class Trainer(TrainingLoop):
             selected, sel_step, sel_val = self.best["state"], self.best["step"], self.best["val_acc"]
         else:
             selected, sel_step, sel_val = final, self.step, self.history[-1]["val_acc"]
+        small = {}
+        if self.best_small is not None and self.best_small["state"] is not None:
+            small = {"classifier_small_val": self.best_small["state"],
+                     "selection_small_val": {"rule": "best_val", "n_val": len(self.small_val),
+                                             "step": self.best_small["step"],
+                                             "val_acc": self.best_small["val_acc"], "weights": "ema"}}
         return {
             "spec": self.spec.to_dict(),
             "classifier": selected,
             "classifier_final_ema": final,
             "selection": {"rule": self.cfg.selection, "step": sel_step, "val_acc": sel_val,
                           "weights": "ema"},
+            **small,
             "exported": self.method.export(),
             "n_classes": self.n_classes,
             "history": self.history,
