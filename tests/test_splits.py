@@ -56,18 +56,24 @@ def test_written_split_roundtrip_and_tamper_detection(labels, tmp_path):
         read_split(tmp_path / "s.npz")
 
 
-def test_small_validation_is_a_class_balanced_prefix_of_the_validation_set():
+def test_small_validation_is_a_seeded_class_balanced_draw_from_the_validation_set():
     from semigan.splits import small_validation
 
     labels = np.repeat(np.arange(10), 20)[np.random.default_rng(0).permutation(200)]
-    pos = small_validation(labels, 50)
+    pos = small_validation(labels, 50, seed=0)
     assert len(pos) == 50 and np.all(np.diff(pos) > 0)
     assert np.bincount(labels[pos], minlength=10).tolist() == [5] * 10
-    for c in range(10):  # the first five of each class, in order
-        assert pos[labels[pos] == c].tolist() == np.flatnonzero(labels == c)[:5].tolist()
-    assert small_validation(labels, 200).tolist() == list(range(200))
-    assert small_validation(labels, 1000).tolist() == list(range(200))
+    assert small_validation(labels, 50, seed=0).tolist() == pos.tolist()  # seeded
+    assert small_validation(labels, 50, seed=1).tolist() != pos.tolist()
+    # a draw, not the first five of each class in index order (the set is stored sorted)
+    draws = [small_validation(labels, 50, seed=s) for s in range(20)]
+    prefix = np.sort(np.concatenate([np.flatnonzero(labels == c)[:5] for c in range(10)]))
+    assert not any(d.tolist() == prefix.tolist() for d in draws)
+    picked = np.bincount(np.concatenate(draws), minlength=200)
+    assert picked[prefix].mean() < 8 and picked.max() < 20  # about 20 * 5/20 = 5 each
+    assert small_validation(labels, 200, seed=0) is None  # no smaller set to select on
+    assert small_validation(labels, 1000, seed=0) is None
     with pytest.raises(ValueError, match=r"small validation set of 55 images: expected a positive multiple .* \(10\)"):
-        small_validation(labels, 55)
+        small_validation(labels, 55, seed=0)
     with pytest.raises(ValueError, match=r"classes \[3\] have fewer than 15"):
-        small_validation(np.concatenate([labels[labels != 3], labels[labels == 3][:5]]), 150)
+        small_validation(np.concatenate([labels[labels != 3], labels[labels == 3][:5]]), 150, seed=0)

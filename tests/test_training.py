@@ -57,6 +57,7 @@ def test_resumed_run_continues_the_same_trajectory(mnist_dir, split_path, tmp_pa
     for key in ("classifier_final_ema", "classifier", "classifier_small_val"):
         for name, value in straight[key].items():
             assert torch.equal(value, resumed[key][name]), f"{key}.{name} diverged after resume"
+    assert straight["selection_small_val"] == resumed["selection_small_val"]
     for name, value in straight["exported"]["generator"].items():
         assert torch.equal(value, resumed["exported"]["generator"][name]), name
     assert _strip_wall(straight["history"]) == _strip_wall(resumed["history"])
@@ -128,9 +129,10 @@ def test_selection_uses_validation_only_and_is_recorded(mnist_dir, split_path, t
 
 def test_second_selection_on_a_validation_set_as_large_as_the_labelled_set(mnist_dir, split_path, tmp_path):
     """Beside the selection on all 200 validation images, the run keeps the EMA weights that
-    scored best on a class-balanced 100 of them (n_labels): recorded step and accuracy are the
-    history's, and the kept weights really score that on those images. The selection on the
-    full set, the history and the final weights are those of the same run without it."""
+    scored best on a seeded class-balanced 100 of them (n_labels): recorded step and accuracy
+    are the history's, the kept weights really score that on those images, and evaluation
+    reports their test error."""
+    from semigan.evaluate import evaluate_run
     from semigan.splits import read_split, small_validation
     from semigan.training.loop import accuracy
     from semigan.models import get_architecture
@@ -145,13 +147,32 @@ def test_second_selection_on_a_validation_set_as_large_as_the_labelled_set(mnist
     assert len({r["val_acc_small"] for r in result["history"]}) > 1  # it moved: the choice was real
     split = read_split(split_path)
     train = load_images(mnist_dir, "train")
-    pos = small_validation(train.labels[split.val], 100)
-    idx = split.val[pos]
+    idx = split.val[small_validation(train.labels[split.val], 100, seed=0)]
     arch = get_architecture("mlp28")
     classifier = arch.classifier(10, (1, 28, 28))
     classifier.load_state_dict(result["classifier_small_val"])
     acc, _ = accuracy(classifier, torch.from_numpy(train.images[idx]), torch.from_numpy(train.labels[idx]).long(), arch)
-    assert acc == pytest.approx(small["val_acc"], abs=1e-9)
+    assert acc == small["val_acc"]
+
+    torch.save(dict(result, provenance={}), tmp_path / "model.pt")
+    metrics = evaluate_run(tmp_path / "model.pt", mnist_dir, split_path)
+    test = load_images(mnist_dir, "test")
+    test_acc, _ = accuracy(classifier, torch.from_numpy(test.images), torch.from_numpy(test.labels).long(), arch)
+    assert metrics["small_val"] == dict(small, test_accuracy=test_acc, test_error_pct=100.0 * (1.0 - test_acc))
+
+
+def test_no_second_selection_when_the_labelled_set_is_as_large_as_the_validation_set(mnist_dir, tmp_path):
+    """200 labels and 200 validation images: a "small" set would be the full one, so the run
+    records no second selection (and evaluation reports none) rather than a copy of the first."""
+    from semigan.evaluate import evaluate_run
+
+    labels = load_images(mnist_dir, "train").labels
+    write_split(make_split(labels, 200, 200, seed=0), tmp_path / "s.npz", {})
+    result = Trainer(_spec("supervised", steps=20), mnist_dir, tmp_path / "s.npz", log=lambda m: None).run(tmp_path / "a.pt")
+    assert "selection_small_val" not in result and "classifier_small_val" not in result
+    assert all("val_acc_small" not in row for row in result["history"])
+    torch.save(dict(result, provenance={}), tmp_path / "model.pt")
+    assert evaluate_run(tmp_path / "model.pt", mnist_dir, tmp_path / "s.npz")["small_val"] is None
 
 
 def test_checkpoint_from_before_the_small_validation_selection_reports_none(mnist_dir, split_path, tmp_path):

@@ -90,23 +90,25 @@ def read_split(path: Path) -> Split:
     return split
 
 
-def small_validation(val_labels: np.ndarray, n: int) -> np.ndarray:
-    """Positions (into the validation set) of a class-balanced subset of `n` of its images:
-    per class the first n/k in the split's order (index order; the validation images of a
-    class are already a seeded random draw). With n = the labelled count this is the
-    validation set a practitioner with that many labels could afford (Oliver et al. 2018):
-    selecting on it, beside the full set, measures what the large set buys without a
-    second training run. n at or above the set's size: the whole set."""
+def small_validation(val_labels: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """Positions (into the validation set) of a seeded, class-balanced random draw of `n` of
+    its images: n/k per class. A draw, not the first n/k in index order: the validation set is
+    stored sorted, so a prefix would favour images early in the dataset's file. With n = the
+    labelled count this is the validation set a practitioner with that many labels could
+    afford (Oliver et al. 2018): selecting on it, beside the full set, measures what the large
+    set buys without a second training run. Returns None when n is at least the set's size:
+    there is then no smaller set to select on."""
     classes = np.unique(val_labels)
     if n >= len(val_labels):
-        return np.arange(len(val_labels))
+        return None
     if n <= 0 or n % len(classes):
         raise ValueError(f"small validation set of {n} images: expected a positive multiple of the "
                          f"number of classes ({len(classes)})")
     per_class = n // len(classes)
-    picked = [np.flatnonzero(val_labels == c)[:per_class] for c in classes]
-    short = [int(c) for c, p in zip(classes, picked) if len(p) < per_class]
+    rng = np.random.default_rng(seed)
+    members = [np.flatnonzero(val_labels == c) for c in classes]
+    short = [int(c) for c, m in zip(classes, members) if len(m) < per_class]
     if short:
         raise ValueError(f"small validation set of {n} images: classes {short} have fewer than "
                          f"{per_class} validation images")
-    return np.sort(np.concatenate(picked))
+    return np.sort(np.concatenate([m[rng.permutation(len(m))[:per_class]] for m in members]))

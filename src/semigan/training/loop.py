@@ -342,9 +342,11 @@ class Trainer(TrainingLoop):
         self.best = {"val_acc": -1.0, "step": 0, "state": None}
         # A second selection, on a validation set no larger than the labelled set (Oliver et al.
         # 2018): computed from the same predictions, so it costs nothing and changes no training.
+        # None (no second selection) when the labelled set is at least as large as the validation set.
         self.val_labels = train.labels[self.split.val]
-        self.small_val = small_validation(self.val_labels, len(self.split.labeled))
-        self.best_small: dict | None = {"val_acc": -1.0, "step": 0, "state": None}
+        self.small_val = small_validation(self.val_labels, len(self.split.labeled), spec.seed)
+        self.best_small: dict | None = (None if self.small_val is None
+                                        else {"val_acc": -1.0, "step": 0, "state": None})
         self.on_eval = None
 
     # -- batches ---------------------------------------------------------------------------
@@ -393,9 +395,11 @@ class Trainer(TrainingLoop):
         labels = self.labels[self.val_idx]
         ema_acc, ema_pred = accuracy(self.ema.model, self.images[self.val_idx], labels, self.arch)
         raw_acc, _ = accuracy(self.method.classifier, self.images[self.val_idx], labels, self.arch)
-        small = self.small_val
-        small_acc = float(np.mean(ema_pred[small] == self.val_labels[small]))
-        return {"val_acc": ema_acc, "val_acc_raw": raw_acc, "val_acc_small": small_acc}
+        row = {"val_acc": ema_acc, "val_acc_raw": raw_acc}
+        if self.small_val is not None:  # float32 mean, as accuracy() computes it
+            hits = ema_pred[self.small_val] == self.val_labels[self.small_val]
+            row["val_acc_small"] = float(torch.from_numpy(hits).float().mean())
+        return row
 
     def _ema_snapshot(self) -> dict:
         return copy.deepcopy({k: v.cpu() for k, v in self.ema.state_dict().items()})
@@ -408,7 +412,9 @@ class Trainer(TrainingLoop):
         if row["val_acc"] > self.best["val_acc"]:
             self.best = {"val_acc": row["val_acc"], "step": self.step, "state": self._ema_snapshot()}
         if self.best_small is not None and row["val_acc_small"] > self.best_small["val_acc"]:
-            self.best_small = {"val_acc": row["val_acc_small"], "step": self.step, "state": self._ema_snapshot()}
+            same = self.best["step"] == self.step  # one snapshot when both selections improve
+            self.best_small = {"val_acc": row["val_acc_small"], "step": self.step,
+                               "state": self.best["state"] if same else self._ema_snapshot()}
         stop = self.on_eval is not None and self.on_eval(self, row)
         self.log(f"[{self.spec.name}] step {self.step} val_acc(ema)={row['val_acc']:.4f} "
                  f"val_acc(raw)={row['val_acc_raw']:.4f} best={self.best['val_acc']:.4f}"
