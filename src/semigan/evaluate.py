@@ -1,7 +1,7 @@
 """Test-set evaluation of a trained run: the weights the selection rule fixed during
 training (validation only) are evaluated once on the test set, and so are the final EMA
 weights, which need no validation set at all (the protocol of Salimans et al.), and the
-weights selected on a validation subset as large as the labelled set (`small_val`; Oliver et
+weights selected on a seeded draw from the validation set as large as the labelled set (`small_val`; Oliver et
 al. 2018 warn that a labelled validation set larger than the labelled training set flatters
 selected results). A run that learnt nothing or blew up is marked `diverged`."""
 

@@ -69,8 +69,9 @@ def build_report(profile: str, runs_csv: Path, summary_md: Path, paper_md: Path,
         "(whose size is given beside the label count: often larger than the labelled training set, "
         "which flatters the selected number; Oliver et al. 2018), for the final EMA weights, "
         "which need no validation set, and (runs trained since it was recorded) for the weights "
-        "selected on a class-balanced part of the validation split as large as the labelled set "
-        "(`n_val = labels`). Diverged runs are counted and left out of the means.",
+        "selected on a seeded class-balanced draw from the validation split as large as the "
+        "labelled set (`n_val = labels`; none when the labelled set is at least as large as the "
+        "validation split). Diverged runs are counted and left out of the means.",
         "",
         "## Test error (mean ± std over seeds)",
         "",
