@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import torch
 
@@ -159,6 +160,15 @@ def test_second_selection_on_a_validation_set_as_large_as_the_labelled_set(mnist
     test = load_images(mnist_dir, "test")
     test_acc, _ = accuracy(classifier, torch.from_numpy(test.images), torch.from_numpy(test.labels).long(), arch)
     assert metrics["small_val"] == dict(small, test_accuracy=test_acc, test_error_pct=100.0 * (1.0 - test_acc))
+
+    # the confusion matrix of the selected weights agrees with their accuracy and per-class accuracy
+    counts = np.array(metrics["confusion_matrix"]["counts"])
+    assert counts.shape == (10, 10) and counts.sum() == len(test.labels)
+    assert counts.sum(axis=1).tolist() == np.bincount(test.labels, minlength=10).tolist()
+    assert np.trace(counts) == round(metrics["test_accuracy"] * len(test.labels))
+    for k, name in enumerate(metrics["confusion_matrix"]["classes"]):
+        assert counts[k, k] / counts[k].sum() == pytest.approx(metrics["per_class_accuracy"][name])
+    assert (counts - np.diag(np.diag(counts))).sum() > 0  # a 40-step model errs: off-diagonal counts are real
 
 
 def test_no_second_selection_when_the_labelled_set_is_as_large_as_the_validation_set(mnist_dir, tmp_path):

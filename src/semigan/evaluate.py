@@ -3,7 +3,9 @@ training (validation only) are evaluated once on the test set, and so are the fi
 weights, which need no validation set at all (the protocol of Salimans et al.), and the
 weights selected on a seeded draw from the validation set as large as the labelled set (`small_val`; Oliver et
 al. 2018 warn that a labelled validation set larger than the labelled training set flatters
-selected results). A run that learnt nothing or blew up is marked `diverged`."""
+selected results). A run that learnt nothing or blew up is marked `diverged`. The confusion
+matrix of the selected weights says where a low-label run's errors went (a digit class
+absorbed by another, issue 17), which per-class accuracy alone does not."""
 
 from __future__ import annotations
 
@@ -62,6 +64,8 @@ def evaluate_run(model_path: Path, data_dir: Path, split_path: Path | None = Non
                          test_error_pct=100.0 * (1.0 - small_acc))
     per_class = {meta["classes"][k]: float(np.mean(pred[test.labels == k] == k))
                  for k in range(model["n_classes"])}
+    confusion = np.zeros((model["n_classes"],) * 2, dtype=np.int64)
+    np.add.at(confusion, (test.labels, pred), 1)
     last = model["history"][-1]
     reasons = diagnose(model["history"], model["n_classes"], rule)
     return {
@@ -75,6 +79,8 @@ def evaluate_run(model_path: Path, data_dir: Path, split_path: Path | None = Non
         "test_error": 1.0 - acc,
         "test_error_pct": 100.0 * (1.0 - acc),
         "per_class_accuracy": per_class,
+        "confusion_matrix": {"rows": "true class", "columns": "predicted class", "classes": meta["classes"],
+                             "counts": confusion.tolist()},
         "n_test": int(len(test.labels)),
         "selection": model["selection"],
         "final": {"weights": "ema", "step": last["step"], "val_acc": last["val_acc"],
