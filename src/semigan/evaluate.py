@@ -1,9 +1,9 @@
 """Test-set evaluation of a trained run: the weights the selection rule fixed during
 training (validation only) are evaluated once on the test set, and so are the final EMA
 weights, which need no validation set at all (the protocol of Salimans et al.), and the
-weights selected on a seeded draw from the validation set as large as the labelled set (`small_val`; Oliver et
-al. 2018 warn that a labelled validation set larger than the labelled training set flatters
-selected results). A run that learnt nothing or blew up is marked `diverged`. The confusion
+weights selected on a seeded draw from the validation set as large as the labelled set
+(`small_val`; Oliver et al. 2018 warn that a labelled validation set larger than the labelled
+training set flatters selected results). A run that learnt nothing or blew up is marked `diverged`. The confusion
 matrix of the selected weights says where a low-label run's errors went (a digit class
 absorbed by another, issue 17), which per-class accuracy alone does not."""
 
@@ -62,10 +62,10 @@ def evaluate_run(model_path: Path, data_dir: Path, split_path: Path | None = Non
         small_acc, _ = _test_accuracy(model["classifier_small_val"], model, arch, images, labels, device)
         small_val = dict(model["selection_small_val"], test_accuracy=small_acc,
                          test_error_pct=100.0 * (1.0 - small_acc))
-    per_class = {meta["classes"][k]: float(np.mean(pred[test.labels == k] == k))
-                 for k in range(model["n_classes"])}
     confusion = np.zeros((model["n_classes"],) * 2, dtype=np.int64)
-    np.add.at(confusion, (test.labels, pred), 1)
+    np.add.at(confusion, (test.labels, pred), 1)  # rows: true class, columns: predicted
+    per_class = {meta["classes"][k]: float(confusion[k, k] / confusion[k].sum())
+                 for k in range(model["n_classes"])}
     last = model["history"][-1]
     reasons = diagnose(model["history"], model["n_classes"], rule)
     return {
