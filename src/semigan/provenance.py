@@ -51,9 +51,38 @@ def package_versions() -> dict:
     return out
 
 
+# CPU features that decide which MKL / oneDNN kernels run, hence the rounding of every matmul
+_ISA_FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "avx_vnni",
+              "amx_tile", "amx_bf16", "amx_int8")
+
+
+def cpu_identity(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict:
+    """The processor as far as floating-point results go. Training is bit-for-bit repeatable on
+    one kind of CPU, but MKL and oneDNN pick kernels by instruction set, so another kind rounds
+    differently and a chaotic GAN run drifts into a different result (README, Reproducibility).
+    Recording this says whether a re-run can be expected to match a committed run exactly."""
+    fields: dict[str, str] = {}
+    try:
+        for line in cpuinfo.read_text().splitlines():
+            key, sep, value = line.partition(":")
+            if not sep:
+                if fields:
+                    break  # the first processor's block is enough
+                continue
+            fields.setdefault(key.strip(), value.strip())
+    except OSError:
+        pass
+    flags = set(fields.get("flags", "").split())
+    return {"cpu_model": fields.get("model name") or platform.processor() or platform.machine(),
+            "cpu_family_model": f"{fields.get('cpu family', '?')}/{fields.get('model', '?')}",
+            "cpu_isa": [f for f in _ISA_FLAGS if f in flags],
+            "torch_cpu_capability": torch.backends.cpu.get_cpu_capability()}
+
+
 def device_info(device: torch.device) -> dict:
     info = {"device": str(device), "platform": platform.platform(),
-            "cpu": platform.processor() or platform.machine(), "torch_threads": torch.get_num_threads()}
+            "cpu": platform.processor() or platform.machine(), **cpu_identity(),
+            "torch_threads": torch.get_num_threads()}
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
     return info

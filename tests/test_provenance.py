@@ -1,0 +1,30 @@
+"""Provenance names the kind of CPU: re-runs on another kind round differently (README, Reproducibility)."""
+
+from semigan.provenance import cpu_identity
+
+CPUINFO = """processor\t: 0
+vendor_id\t: GenuineIntel
+cpu family\t: 6
+model\t\t: 143
+model name\t: Example Xeon 1234
+flags\t\t: fpu sse2 avx avx2 fma avx512f amx_tile
+
+processor\t: 1
+model name\t: Other CPU
+flags\t\t: fpu
+"""
+
+
+def test_cpu_identity_reads_the_first_processor_and_its_kernel_relevant_flags(tmp_path):
+    path = tmp_path / "cpuinfo"
+    path.write_text(CPUINFO)
+    cpu = cpu_identity(path)
+    assert cpu["cpu_model"] == "Example Xeon 1234"
+    assert cpu["cpu_family_model"] == "6/143"
+    assert cpu["cpu_isa"] == ["avx", "avx2", "fma", "avx512f", "amx_tile"]  # sse2, fpu: not kernel-deciding
+
+
+def test_cpu_identity_without_cpuinfo_still_names_the_machine(tmp_path):
+    cpu = cpu_identity(tmp_path / "missing")
+    assert cpu["cpu_isa"] == [] and cpu["cpu_family_model"] == "?/?"
+    assert cpu["cpu_model"]  # platform's processor or machine name
