@@ -101,14 +101,14 @@ GEN_LABELS = {name: m["labels"] for name, m in load_params(Path(__file__).parent
               ["generation"]["methods"].items()}
 
 
-def _gen_metrics(tmp_path, method, seed, fid, cc, n_labels=100):
+def _gen_metrics(tmp_path, method, seed, fid, cc, n_labels=100, extractor="abc"):
     path = tmp_path / "gen" / f"n{n_labels}" / method / f"seed{seed}" / "metrics.json"
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps({
         "kind": "generation", "profile": "cpu", "dataset": "mnist", "n_labels": n_labels, "method": method,
         "seed": seed, "train_seconds": 100.0, "config": {"labels": GEN_LABELS[method]},
         "domain": {"fid": fid, "is_mean": 9.0, "kid_mean": 0.01, "precision": 0.8, "recall": 0.7,
-                   "feature_extractor": "domain classifier abc (mnist)", "n_samples": 10000,
+                   "feature_extractor": f"domain classifier {extractor} (mnist)", "n_samples": 10000,
                    "reference": "mnist-test"},
         "inception": {"computed": False, "reason": "no weights"},
         "class_consistency": {"overall": cc, "per_class": {"0": cc, "1": cc}} if cc is not None
@@ -165,6 +165,19 @@ def test_generation_vs_labels_draws_label_count_free_methods_as_references(tmp_p
     cc_lines = [(tuple(line.get_xdata()), tuple(line.get_ydata())) for line in cc_ax.get_lines()]
     assert ((20, 50, 100), (90.0, 90.0, 90.0)) in cc_lines  # ssl_cgan's class-consistency over the counts
     assert [y for x, y in cc_lines if len(x) == 2] == [(99.0, 99.0)]  # cgan_full only: gan has no classes
+
+
+def test_generation_tables_refuse_runs_measured_by_different_extractors(tmp_path):
+    """A domain extractor retrained on another kind of CPU has other weights: FIDs from the two
+    are different feature spaces and must not be averaged or drawn on one curve."""
+    from semigan.aggregate import generation_tables
+
+    paths = [_gen_metrics(tmp_path, "ssl_cgan", s, 2.0, 0.9) for s in (0, 1)]
+    assert len(generation_tables(paths)[0]) == 2
+    paths.append(_gen_metrics(tmp_path, "ssl_cgan", 0, 2.0, 0.9, n_labels=20, extractor="d1df"))
+    with pytest.raises(MetricsError, match=r"cpu/mnist: .* 2 different domain extractors .*'domain classifier d1df "
+                                           r"\(mnist\)' in 1 run\(s\), e.g. .*n20/ssl_cgan/seed0/metrics.json"):
+        generation_tables(paths)
 
 
 def test_generation_tables_reject_classification_metrics(tmp_path):

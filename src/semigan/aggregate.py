@@ -203,8 +203,23 @@ def generation_tables(paths: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
     if not rows:
         raise MetricsError("no generation metrics files to aggregate")
     runs = pd.DataFrame(rows).sort_values(KEYS + ["seed"]).reset_index(drop=True)
+    _one_extractor_per_dataset(runs)
     return runs, pd.DataFrame(per_class, columns=["dataset", "n_labels", "method", "seed", "class",
                                                   "class_consistency_pct"])
+
+
+def _one_extractor_per_dataset(runs: pd.DataFrame) -> None:
+    """Domain FID/KID/PR and class-consistency are measured in one trained extractor's feature
+    space; a retrained extractor (another kind of CPU rounds differently: README,
+    Reproducibility) is another space, and its numbers cannot share a table or a curve."""
+    for (profile, dataset), sub in runs.groupby(["profile", "dataset"]):
+        counts = sub.groupby("feature_extractor")["metrics_file"].agg(n="size", example="first")
+        if len(counts) > 1:
+            found = "; ".join(f"{name!r} in {row.n} run(s), e.g. {row.example}" for name, row in counts.iterrows())
+            raise MetricsError(
+                f"{profile}/{dataset}: generation runs were measured by {len(counts)} different domain extractors "
+                f"({found}); their FIDs are in different feature spaces. Re-evaluate every run of {dataset} with "
+                f"one extractor, or keep the runs of the other extractor out of this grid")
 
 
 UPPER_BOUND = "cgan_full"  # the generation method every label is given to
