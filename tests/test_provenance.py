@@ -28,3 +28,24 @@ def test_cpu_identity_without_cpuinfo_still_names_the_machine(tmp_path):
     cpu = cpu_identity(tmp_path / "missing")
     assert cpu["cpu_isa"] == [] and cpu["cpu_family_model"] == "?/?"
     assert cpu["cpu_model"]  # platform's processor or machine name
+
+
+def test_runs_table_names_the_cpu_kind_where_recorded(tmp_path):
+    """The runs table shows which kind of CPU made each run; runs from before it was recorded say nothing."""
+    import json
+
+    from semigan.aggregate import runs_table
+
+    paths = []
+    for seed, device in enumerate([{"device": "cpu"},
+                                   {"device": "cpu", "cpu_family_model": "6/143", "torch_cpu_capability": "AVX512",
+                                    "cpu_isa": ["avx2", "avx512f", "amx_tile"]}]):
+        path = tmp_path / f"seed{seed}" / "metrics.json"
+        path.parent.mkdir()
+        path.write_text(json.dumps({"profile": "cpu", "dataset": "mnist", "n_labels": 100, "method": "ssl_gan",
+                                    "seed": seed, "test_error_pct": 1.0, "test_accuracy": 0.99, "train_seconds": 60.0,
+                                    "steps_per_second": 10.0,
+                                    "provenance": {"train": {"device": device}}}))
+        paths.append(path)
+    before, recorded = runs_table(paths)["cpu_kind"]
+    assert before != before and recorded == "6/143 AVX512+AMX"  # NaN: not recorded

@@ -35,6 +35,15 @@ def read_metrics(path: Path, required: tuple[str, ...] = REQUIRED) -> dict:
     return data
 
 
+def cpu_kind(device: dict) -> str | None:
+    """'family/model ISA' of the CPU a run trained on (None where not recorded): runs repeat
+    bit-for-bit only on one kind (README, Reproducibility)."""
+    if "cpu_family_model" not in device:
+        return None
+    return f"{device['cpu_family_model']} {device.get('torch_cpu_capability', '?')}" + (
+        "+AMX" if "amx_tile" in device.get("cpu_isa", []) else "")
+
+
 def runs_table(paths: list[Path]) -> pd.DataFrame:
     rows = []
     for path in paths:
@@ -51,6 +60,7 @@ def runs_table(paths: list[Path]) -> pd.DataFrame:
             "git_commit": m.get("provenance", {}).get("train", {}).get("git", {}).get("commit"),
             "code_sha256": m.get("provenance", {}).get("train", {}).get("code_sha256"),
             "device": m.get("provenance", {}).get("train", {}).get("device", {}).get("device"),
+            "cpu_kind": cpu_kind(m.get("provenance", {}).get("train", {}).get("device", {})),
             "split_sha256": m.get("split_sha256"),
             "dataset_note": m.get("dataset_note", ""),
             "metrics_file": str(path),
