@@ -130,3 +130,26 @@ def test_inception_rate_comes_from_the_reference_forwards_only_the_cold_run_make
     assert r["expected_seconds_10000_samples_plus_10000_reference"] == pytest.approx(20000 / 4 + 10)
     assert r["expected_seconds_10000_samples_cached_reference"] == pytest.approx(10000 / 4 + 10)
     assert set(inception_rate(100, t_cold=30.0, t_warm=31.0).values()) == {None}  # too noisy: no number
+
+
+def test_a_retrained_extractor_that_differs_from_the_committed_one_is_kept_aside_and_fails(mnist_dir, tmp_path):
+    """Another kind of CPU retrains other weights: the job must stop before any generation run
+    is measured in another feature space, keep what it trained, and name the way out."""
+    import json
+
+    from semigan.errors import UsageError
+    from semigan.fidelity.extractor import build_domain_extractor
+
+    kwargs = dict(epochs=1, batch_size=50, lr=1e-3, seed=0, threads=2, max_images=200, width=8)
+    info = build_domain_extractor(mnist_dir, tmp_path / "extractor.pt", tmp_path / "mnist.json", **kwargs)
+    assert json.loads((tmp_path / "mnist.json").read_text())["sha256"] == info["sha256"]
+    again = build_domain_extractor(mnist_dir, tmp_path / "extractor.pt", tmp_path / "mnist.json",
+                                   expect_sha256=info["sha256"], **kwargs)  # same machine: same weights, accepted
+    assert again["sha256"] == info["sha256"]
+    (tmp_path / "extractor.pt").unlink()
+    with pytest.raises(UsageError, match=r"mnist: the retrained domain extractor has sha256 .* not the 0ccf36a0e9e20da6… "
+                                         r"recorded in .*mnist.json.*git checkout -- "):
+        build_domain_extractor(mnist_dir, tmp_path / "extractor.pt", tmp_path / "mnist.json",
+                               expect_sha256="0ccf36a0e9e20da6" + "0" * 48, **kwargs)
+    assert not (tmp_path / "extractor.pt").exists()  # nothing written where generation runs would read it
+    assert (tmp_path / f"extractor.{info['sha256'][:16]}.pt").is_file()  # what it trained is kept

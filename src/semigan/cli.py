@@ -161,7 +161,7 @@ def _cmd_train_extractor(a) -> None:
     from .fidelity.extractor import build_domain_extractor
 
     info = build_domain_extractor(Path(a.data), Path(a.out), Path(a.info), a.epochs, a.batch_size,
-                                  a.lr, a.seed, a.threads, a.max_images, a.width)
+                                  a.lr, a.seed, a.threads, a.max_images, a.width, a.expect_sha256)
     print(f"{info['dataset']}: domain extractor test accuracy {100 * info['test_accuracy']:.2f}%")
 
 
@@ -407,6 +407,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--lr", type=float, default=1e-3)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--threads", type=int, default=None)
+    s.add_argument("--expect-sha256", default=None,
+                   help="fail (weights kept aside) unless the retrained weights have this hash: the committed record's")
     s.set_defaults(func=_cmd_train_extractor)
 
     s = sub.add_parser("train-gan", help="train one generation run (resumes from its checkpoint)")

@@ -157,9 +157,15 @@ register_feature_extractor(EXTRACTOR_NAME, DomainFeatureExtractor)
 
 def build_domain_extractor(data_dir: Path, out: Path, info_json: Path, epochs: int, batch_size: int,
                            lr: float, seed: int = 0, threads: int | None = None,
-                           max_images: int | None = None, width: int = 32) -> dict:
+                           max_images: int | None = None, width: int = 32,
+                           expect_sha256: str | None = None) -> dict:
     """Train the dataset's extractor on every labelled training image (fixed epochs, nothing
-    selected on the test set), record its test accuracy, weights hash and provenance."""
+    selected on the test set), record its test accuracy, weights hash and provenance.
+
+    expect_sha256: the weights that measured the generation runs already committed (their
+    record in results/<profile>/extractors/). Retraining reproduces them only on the same kind
+    of CPU; other weights are another feature space, so they are kept aside and the job fails
+    within a minute, instead of hours of generation runs that the report would refuse."""
     import json
 
     import numpy as np
@@ -182,7 +188,22 @@ def build_domain_extractor(data_dir: Path, out: Path, info_json: Path, epochs: i
     acc = float((predict(model, nchw(test.images)) == torch.from_numpy(test.labels)).float().mean())
     config = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "n_train_images": n,
               "width": width}
-    digest = save_extractor(model, out, {"dataset": meta["dataset"], "config": config})
+    described = {"dataset": meta["dataset"], "config": config}
+    if expect_sha256:
+        digest = weights_digest({k: v.cpu() for k, v in model.state_dict().items()})
+        if digest != expect_sha256:
+            from ..errors import UsageError
+
+            aside = Path(out).with_name(f"{Path(out).stem}.{digest[:16]}{Path(out).suffix}")
+            save_extractor(model, aside, described)
+            raise UsageError(
+                f"{meta['dataset']}: the retrained domain extractor has sha256 {digest[:16]}…, not the "
+                f"{expect_sha256[:16]}… recorded in {info_json}, which measured the committed generation runs. "
+                f"This kind of CPU does not reproduce those weights (README, Reproducibility), so FIDs from them "
+                f"would be in another feature space; they are kept at {aside}. Either run these cells on the "
+                f"kind of machine that made the record (`git checkout -- {info_json}` restores it), or re-measure "
+                f"every generation run of {meta['dataset']}: delete {info_json} and its generation results")
+    digest = save_extractor(model, out, described)
     info = {"dataset": meta["dataset"], "sha256": digest, "test_accuracy": acc, "train_seconds": seconds,
             "feature_dim": FEATURE_DIM, "config": config, "dataset_note": meta.get("note", ""),
             "provenance": provenance.collect(device)}
