@@ -199,8 +199,8 @@ def build_domain_extractor(data_dir: Path, out: Path, info_json: Path, epochs: i
             raise UsageError(
                 f"{meta['dataset']}: the retrained domain extractor has sha256 {digest[:16]}…, not the "
                 f"{expect_sha256[:16]}… recorded in {info_json}, which measured the committed generation runs. "
-                f"This kind of CPU does not reproduce those weights (README, Reproducibility), so FIDs from them "
-                f"would be in another feature space; they are kept at {aside}. Either run these cells on the "
+                f"Changed extractor settings, or another kind of CPU (README, Reproducibility), give other weights, "
+                f"and FIDs from them would be in another feature space; they are kept at {aside}. Either run these cells on the "
                 f"kind of machine that made the record (`git checkout -- {info_json}` restores it), or re-measure "
                 f"every generation run of {meta['dataset']}: delete {info_json} and its generation results")
     digest = save_extractor(model, out, described)
