@@ -64,7 +64,7 @@ def test_lint_is_clean(repo):
 @pytest.mark.parametrize("profile,expected", [
     ("smoke", {"download": 3, "split": 3, "train": 9, "evaluate": 9, **REPORT_JOBS,
                "extractor": 1, "train_gan": 5, "evaluate_gan": 5}),
-    ("cpu", {"download": 3, "split": 22, "train": 63, "evaluate": 63, **REPORT_JOBS,
+    ("cpu", {"download": 3, "split": 24, "train": 65, "evaluate": 65, **REPORT_JOBS,
              "extractor": 2, "train_gan": 32, "evaluate_gan": 32}),
     ("paper", {"download": 3, "split": 15, "train": 45, "evaluate": 45, **REPORT_JOBS,
                "extractor": 2, "train_gan": 30, "evaluate_gan": 30}),

@@ -172,17 +172,6 @@ GEN_MODELS = f"resources/generation/{PROFILE}"
 EXTRACTOR = f"resources/extractors/{PROFILE}/{{dataset}}/extractor.pt"
 
 
-def expected_extractor(wildcards):
-    """--expect-sha256 of the dataset's committed extractor record, if any: the generation runs
-    committed beside it were measured by those weights, and a retrained extractor must match
-    them (it does on the same kind of CPU only: README, Reproducibility)."""
-    record = f"{RESULTS}/extractors/{wildcards.dataset}.json"
-    if not os.path.isfile(record):
-        return ""
-    with open(record) as f:
-        return f"--expect-sha256 {json.load(f)['sha256']}"
-
-
 def gen_spec_json(wildcards):
     spec = gen_spec(CFG, wildcards.dataset, int(wildcards.n_labels), wildcards.method, int(wildcards.seed))
     return json.dumps(spec, sort_keys=True)

@@ -13,7 +13,6 @@ rule extractor:
         data=lambda wildcards, input: os.path.dirname(input.train),
         settings=lambda wildcards: " ".join(
             f"--{k.replace('_', '-')} {v}" for k, v in GEN["extractor"].items() if v is not None),
-        expect=expected_extractor,
     log:
         f"logs/{PROFILE}/extractor/{{dataset}}.log",
     resources:
@@ -23,7 +22,7 @@ rule extractor:
         "../envs/semigan.yaml"
     shell:
         "semigan train-extractor --data {params.data} --out {output.model} --info {output.info}"
-        " {params.settings} {params.expect} --threads {threads} > {log} 2>&1"
+        " {params.settings} --threads {threads} > {log} 2>&1"
 
 
 rule train_gan:
