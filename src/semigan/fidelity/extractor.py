@@ -189,21 +189,20 @@ def build_domain_extractor(data_dir: Path, out: Path, info_json: Path, epochs: i
     config = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "n_train_images": n,
               "width": width}
     described = {"dataset": meta["dataset"], "config": config}
-    if expect_sha256:
-        digest = weights_digest({k: v.cpu() for k, v in model.state_dict().items()})
-        if digest != expect_sha256:
-            from ..errors import UsageError
+    digest = weights_digest({k: v.cpu() for k, v in model.state_dict().items()})
+    if expect_sha256 and digest != expect_sha256:
+        from ..errors import UsageError
 
-            aside = Path(out).with_name(f"{Path(out).stem}.{digest[:16]}{Path(out).suffix}")
-            save_extractor(model, aside, described)
-            raise UsageError(
-                f"{meta['dataset']}: the retrained domain extractor has sha256 {digest[:16]}…, not the "
-                f"{expect_sha256[:16]}… recorded in {info_json}, which measured the committed generation runs. "
-                f"Changed extractor settings, or another kind of CPU (README, Reproducibility), give other weights, "
-                f"and FIDs from them would be in another feature space; they are kept at {aside}. Either run these cells on the "
-                f"kind of machine that made the record (`git checkout -- {info_json}` restores it), or re-measure "
-                f"every generation run of {meta['dataset']}: delete {info_json} and its generation results")
-    digest = save_extractor(model, out, described)
+        aside = Path(out).with_name(f"{Path(out).stem}.{digest[:16]}{Path(out).suffix}")
+        save_extractor(model, aside, described)
+        raise UsageError(
+            f"{meta['dataset']}: the retrained domain extractor has sha256 {digest[:16]}…, not the "
+            f"{expect_sha256[:16]}… recorded in {info_json}, which measured the committed generation runs. "
+            f"Changed extractor settings, or another kind of CPU (README, Reproducibility), give other weights, "
+            f"and FIDs from them would be in another feature space; they are kept at {aside}. Either run these cells on the "
+            f"kind of machine that made the record (`git checkout -- {info_json}` restores it), or re-measure "
+            f"every generation run of {meta['dataset']}: delete {info_json} and its generation results")
+    save_extractor(model, out, described)
     info = {"dataset": meta["dataset"], "sha256": digest, "test_accuracy": acc, "train_seconds": seconds,
             "feature_dim": FEATURE_DIM, "config": config, "dataset_note": meta.get("note", ""),
             "provenance": provenance.collect(device)}
