@@ -153,3 +153,17 @@ def test_a_retrained_extractor_that_differs_from_the_committed_one_is_kept_aside
                                expect_sha256="0ccf36a0e9e20da6" + "0" * 48, **kwargs)
     assert not (tmp_path / "extractor.pt").exists()  # nothing written where generation runs would read it
     assert (tmp_path / f"extractor.{info['sha256'][:16]}.pt").is_file()  # what it trained is kept
+
+
+def test_recorded_sha256_reads_the_record_and_names_a_broken_one(tmp_path):
+    import json
+
+    from semigan.errors import UsageError
+    from semigan.fidelity.extractor import recorded_sha256
+
+    assert recorded_sha256(tmp_path / "none.json") is None
+    (tmp_path / "mnist.json").write_text(json.dumps({"sha256": "ab" * 32}))
+    assert recorded_sha256(tmp_path / "mnist.json") == "ab" * 32
+    (tmp_path / "mnist.json").write_text('{"dataset": "mnist"}')
+    with pytest.raises(UsageError, match=r"mnist.json: not a domain-extractor record with a 'sha256'.*git checkout"):
+        recorded_sha256(tmp_path / "mnist.json")

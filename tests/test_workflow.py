@@ -61,18 +61,43 @@ def test_lint_is_clean(repo):
     assert "good condition" in out.stdout + out.stderr
 
 
-@pytest.mark.parametrize("profile,expected", [
-    ("smoke", {"download": 3, "split": 3, "train": 9, "evaluate": 9, **REPORT_JOBS,
-               "extractor": 1, "train_gan": 5, "evaluate_gan": 5}),
-    ("cpu", {"download": 3, "split": 24, "train": 65, "evaluate": 65, **REPORT_JOBS,
-             "extractor": 2, "train_gan": 32, "evaluate_gan": 32}),
-    ("paper", {"download": 3, "split": 15, "train": 45, "evaluate": 45, **REPORT_JOBS,
-               "extractor": 2, "train_gan": 30, "evaluate_gan": 30}),
-])
-def test_dry_run_job_counts(repo, tmp_path, profile, expected):
+def _expected_jobs(params_path, profile) -> dict:
+    """The jobs a dry run of `all` must plan, from the grids themselves: every classification
+    cell plus the classifier each pseudo-labelling generation cell needs, a split per
+    (dataset, n_val, labels, seed), a download per dataset, an extractor per generation dataset."""
+    from semigan.config import Cell, generation_cells, grid_cells, load_params, n_val_of, resolve
+
+    eff = resolve(load_params(params_path, profile=profile))
+    gen = generation_cells(eff)
+    cls = set(grid_cells(eff))
+    for c in gen:
+        classifier = eff["generation"]["methods"][c.method].get("classifier")
+        if classifier:
+            cls.add(Cell(c.dataset, c.n_labels, classifier, c.seed))
+    runs = [*cls, *gen]
+    counts = {"download": len({c.dataset for c in runs}),
+              "split": len({(c.dataset, n_val_of(eff, c.dataset), c.n_labels, c.seed) for c in runs}),
+              "train": len(cls), "evaluate": len(cls), **REPORT_JOBS}
+    if gen:
+        counts |= {"extractor": len({c.dataset for c in gen}), "train_gan": len(gen), "evaluate_gan": len(gen)}
+    return counts
+
+
+def test_dry_run_job_counts_smoke(repo, tmp_path):
+    """Fixed numbers for the smoke grid: anchors `_expected_jobs` to counts worked out by hand."""
+    work = _workdir(repo, tmp_path)
+    out = _run(["snakemake", "-n", "--config", "profile=smoke"], work)
+    assert _job_counts(out.stdout) == {"download": 3, "split": 3, "train": 9, "evaluate": 9, **REPORT_JOBS,
+                                       "extractor": 1, "train_gan": 5, "evaluate_gan": 5}
+    assert _expected_jobs(work / "params.yaml", "smoke") == _job_counts(out.stdout)
+
+
+@pytest.mark.parametrize("profile", ["cpu", "paper"])
+def test_dry_run_plans_every_cell_of_the_grids(repo, tmp_path, profile):
+    """The committed grids grow block by block; the plan must follow them without hand-kept counts."""
     work = _workdir(repo, tmp_path)
     out = _run(["snakemake", "-n", "--config", f"profile={profile}"], work)
-    assert _job_counts(out.stdout) == expected
+    assert _job_counts(out.stdout) == _expected_jobs(work / "params.yaml", profile)
 
 
 def test_paper_preflight_plans_every_cell_shape_with_fixtures_and_resume_checks(repo, tmp_path, mirror):
@@ -322,3 +347,29 @@ def test_smoke_dag_through_dvc_repro(repo, tmp_path, mirror):
     assert any(h.endswith("ssl_gan.test_error_pct_mean") for h in header), header
     assert any(h.endswith("ssl_cgan.fid_domain_mean") for h in header), header
     assert any(line.split(",")[header.index("Experiment")] == "sup-lr" for line in shown[1:]), shown
+
+
+def test_extractor_rule_checks_a_retraining_against_the_committed_record(repo, tmp_path, mirror):
+    """The extractor's record stays in place while the rule re-runs (update() flag): weights that
+    differ from it fail the job and leave the record as it was; the same weights pass."""
+    work = _workdir(repo, tmp_path, profile="smoke", mirror=mirror)
+    env = dict(os.environ, SEMIGAN_MIRROR="")
+    weights = "resources/extractors/smoke/mnist/extractor.pt"
+    record = work / "results/smoke/extractors/mnist.json"
+    record.parent.mkdir(parents=True)
+    foreign = json.dumps({"dataset": "mnist", "sha256": "0ccf36a0e9e20da6" + "0" * 48}) + "\n"
+    record.write_text(foreign)
+    failed = _run(["snakemake", "--cores", "2", weights], work, check=False, env=env)
+    assert failed.returncode != 0
+    assert record.read_text() == foreign  # restored by Snakemake after the failed job
+    assert not (work / weights).exists()
+    log = (work / "logs/smoke/extractor/mnist.log").read_text()
+    assert "not the 0ccf36a0e9e20da6… recorded in results/smoke/extractors/mnist.json" in log, log[-2000:]
+    assert list((work / weights).parent.glob("extractor.*.pt"))  # what it trained is kept aside
+
+    record.unlink()  # a new record: written by the job
+    _run(["snakemake", "--cores", "2", weights], work, env=env)
+    made = json.loads(record.read_text())["sha256"]
+    (work / weights).unlink()  # weights lost (a fresh clone): retrained, checked, accepted on the same machine
+    _run(["snakemake", "--cores", "2", weights], work, env=env)
+    assert json.loads(record.read_text())["sha256"] == made

@@ -158,10 +158,11 @@ def _cmd_paper_target(a) -> None:
 
 
 def _cmd_train_extractor(a) -> None:
-    from .fidelity.extractor import build_domain_extractor
+    from .fidelity.extractor import build_domain_extractor, recorded_sha256
 
+    expect = a.expect_sha256 or (recorded_sha256(Path(a.info)) if a.expect_recorded else None)
     info = build_domain_extractor(Path(a.data), Path(a.out), Path(a.info), a.epochs, a.batch_size,
-                                  a.lr, a.seed, a.threads, a.max_images, a.width, a.expect_sha256)
+                                  a.lr, a.seed, a.threads, a.max_images, a.width, expect)
     print(f"{info['dataset']}: domain extractor test accuracy {100 * info['test_accuracy']:.2f}%")
 
 
@@ -409,6 +410,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--threads", type=int, default=None)
     s.add_argument("--expect-sha256", default=None,
                    help="fail (weights kept aside) unless the retrained weights have this hash: the committed record's")
+    s.add_argument("--expect-recorded", action="store_true",
+                   help="expect the hash of the record already at --info, if there is one (the workflow's setting)")
     s.set_defaults(func=_cmd_train_extractor)
 
     s = sub.add_parser("train-gan", help="train one generation run (resumes from its checkpoint)")

@@ -8,7 +8,9 @@ rule extractor:
         meta=ancient(f"{DATA}/{{dataset}}/meta.json"),
     output:
         model=EXTRACTOR,
-        info=f"{RESULTS}/extractors/{{dataset}}.json",
+        # kept in place, not deleted before the job: a retraining must reproduce the recorded
+        # weights (--expect-recorded), and Snakemake restores the record when it does not
+        info=update(f"{RESULTS}/extractors/{{dataset}}.json"),
     params:
         data=lambda wildcards, input: os.path.dirname(input.train),
         settings=lambda wildcards: " ".join(
@@ -22,7 +24,7 @@ rule extractor:
         "../envs/semigan.yaml"
     shell:
         "semigan train-extractor --data {params.data} --out {output.model} --info {output.info}"
-        " {params.settings} --threads {threads} > {log} 2>&1"
+        " {params.settings} --expect-recorded --threads {threads} > {log} 2>&1"
 
 
 rule train_gan:

@@ -155,6 +155,25 @@ EXTRACTOR_NAME = "semigan-domain"
 register_feature_extractor(EXTRACTOR_NAME, DomainFeatureExtractor)
 
 
+def recorded_sha256(info_json: Path) -> str | None:
+    """The weights hash of an existing extractor record (None when there is none yet): the
+    workflow keeps the committed record in place (Snakemake's update() flag) so that a
+    retraining is checked against the weights that measured the committed runs."""
+    import json
+
+    path = Path(info_json)
+    if not path.exists():
+        return None
+    try:
+        digest = json.loads(path.read_text())["sha256"]
+    except (ValueError, KeyError, TypeError) as exc:
+        from ..errors import UsageError
+
+        raise UsageError(f"{path}: not a domain-extractor record with a 'sha256' ({exc}); restore it with "
+                         f"`git checkout -- {path}`, or delete it to start a new record") from exc
+    return str(digest)
+
+
 def build_domain_extractor(data_dir: Path, out: Path, info_json: Path, epochs: int, batch_size: int,
                            lr: float, seed: int = 0, threads: int | None = None,
                            max_images: int | None = None, width: int = 32,
