@@ -5,7 +5,8 @@ import copy
 import pytest
 import yaml
 
-from semigan.config import ParamsError, generation_cells, grid_cells, load_params, load_schema, resolve
+from semigan.config import (ParamsError, extractor_settings, gen_spec, generation_cells, grid_cells, load_params,
+                            load_schema, preflight_of, resolve)
 from semigan.methods import METHODS
 
 
@@ -161,6 +162,29 @@ def test_generation_grid_blocks_unite_and_name_the_bad_block(params):
                              ("mnist", "ssl_cgan", 0), ("mnist", "ssl_cgan", 1)]
     cfg["profiles"]["cpu"]["generation_grid"][1]["datasets"] = {"mnist": [7]}
     with pytest.raises(ParamsError, match=r"generation_grid\[1\]"):
+        resolve(cfg)
+
+
+def test_generation_settings_per_dataset_sit_between_the_general_and_the_method_ones(params):
+    """generation.per_dataset.<dataset> changes that dataset's GAN and extractor only; a
+    method's own train settings still win; a preflight caps the per-dataset extractor too."""
+    cfg = copy.deepcopy(params)
+    gen = cfg["profiles"]["cpu"]["generation"]
+    gen["per_dataset"] = {"cifar10_jpeg": {"extractor": {"width": 24, "epochs": 7},
+                                           "train": {"steps": 1234, "g_width": 48}}}
+    cfg["generation"]["methods"]["gan"]["train"] = {"steps": 99}
+    eff = resolve(cfg)
+    cifar = gen_spec(eff, "cifar10_jpeg", 4000, "cgan_full", 0)["train"]
+    mnist = gen_spec(eff, "mnist", 100, "cgan_full", 0)["train"]
+    assert (cifar["steps"], cifar["g_width"], cifar["d_width"]) == (1234, 48, gen["train"]["d_width"])
+    assert (mnist["steps"], mnist["g_width"]) == (gen["train"]["steps"], gen["train"]["g_width"])
+    assert gen_spec(eff, "cifar10_jpeg", 4000, "gan", 0)["train"]["steps"] == 99
+    assert extractor_settings(eff, "cifar10_jpeg") == dict(eff["generation"]["extractor"], width=24, epochs=7)
+    assert extractor_settings(eff, "mnist") == eff["generation"]["extractor"]
+    capped = extractor_settings(preflight_of(eff), "cifar10_jpeg")
+    assert (capped["epochs"], capped["max_images"], capped["width"]) == (1, 2000, 24)
+    gen["per_dataset"]["cifar10_jpeg"]["train"]["g_widht"] = 8
+    with pytest.raises(ParamsError, match="g_widht"):
         resolve(cfg)
 
 

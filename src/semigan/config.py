@@ -134,9 +134,10 @@ def preflight_of(effective: dict) -> dict:
     gen = out.get("generation")
     if gen:
         gen["n_samples"] = min(gen.get("n_samples", PREFLIGHT_SAMPLES), PREFLIGHT_SAMPLES)
-        extractor = gen.setdefault("extractor", {})
-        extractor["epochs"] = 1
-        extractor["max_images"] = min(extractor.get("max_images") or 2000, 2000)
+        per_dataset = [p["extractor"] for p in (gen.get("per_dataset") or {}).values() if p.get("extractor")]
+        for extractor in [gen.setdefault("extractor", {}), *per_dataset]:
+            extractor["epochs"] = 1
+            extractor["max_images"] = min(extractor.get("max_images") or 2000, 2000)
         gen["inception_datasets"] = []
     return out
 
@@ -239,7 +240,10 @@ def gen_spec(effective: dict, dataset: str, n_labels: int, method: str, seed: in
                           f"defined: {sorted(gen['methods'])}")
     m = gen["methods"][method]
     where = f"profile {effective['profile']!r}, generation run {dataset}/n{n_labels}/{method}/seed{seed}"
-    gen_train = deep_merge(gen.get("train") or {}, m.get("train") or {})
+    per = (gen.get("per_dataset") or {}).get(dataset, {})
+    gen_train = gen.get("train") or {}  # general → dataset → method
+    for patch in (per.get("train"), m.get("train")):
+        gen_train = deep_merge(gen_train, patch or {})
     if effective.get("preflight"):
         gen_train = preflight_train(gen_train, effective["preflight"])
     if m.get("classifier") and m["classifier"] not in effective["methods"]:
@@ -253,6 +257,14 @@ def gen_spec(effective: dict, dataset: str, n_labels: int, method: str, seed: in
     except (ValueError, TypeError) as exc:
         raise ParamsError(f"{where}: {exc}") from exc
     return spec.to_dict()
+
+
+def extractor_settings(effective: dict, dataset: str) -> dict:
+    """The domain extractor's training settings for one dataset: generation.extractor with
+    generation.per_dataset.<dataset>.extractor merged over it (a preflight caps both)."""
+    gen = effective.get("generation") or {}
+    per = (gen.get("per_dataset") or {}).get(dataset, {})
+    return deep_merge(gen.get("extractor") or {}, per.get("extractor") or {})
 
 
 def grid_blocks(effective: dict) -> list[dict]:

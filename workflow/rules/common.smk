@@ -8,8 +8,8 @@ from snakemake.logging import logger
 from semigan.committed import is_frozen, mark_out_of_date, record_matches, stale_fields
 from semigan.data.fetch import mirror_has
 from semigan.data.fixtures import WRITERS as FIXTURES
-from semigan.config import (ParamsError, gen_spec, generation_blocks, generation_cells, grid_blocks, grid_cells, n_val_of,
-                            paper_target_cells, plan_key, resolve, run_spec, stand_in_seeds)
+from semigan.config import (ParamsError, extractor_settings, gen_spec, generation_blocks, generation_cells, grid_blocks,
+                            grid_cells, n_val_of, paper_target_cells, plan_key, resolve, run_spec, stand_in_seeds)
 
 
 try:  # schema (workflow/schemas/params.schema.yaml), registries, grid, split feasibility, every run's settings

@@ -14,7 +14,8 @@ rule extractor:
     params:
         data=lambda wildcards, input: os.path.dirname(input.train),
         settings=lambda wildcards: " ".join(
-            f"--{k.replace('_', '-')} {v}" for k, v in GEN["extractor"].items() if v is not None),
+            f"--{k.replace('_', '-')} {v}" for k, v in extractor_settings(CFG, wildcards.dataset).items()
+            if v is not None),
     log:
         f"logs/{PROFILE}/extractor/{{dataset}}.log",
     resources:

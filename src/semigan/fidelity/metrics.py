@@ -12,11 +12,31 @@ from pathlib import Path
 import torch
 import torch_fidelity
 from torch.utils.data import Dataset
+from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 
 from .extractor import EXTRACTOR_NAME, load_extractor, predict
 from .inception import NO_LOGITS, InceptionWeights, resolve_inception_weights
 
 INCEPTION = "inception-v3-compat"
+INCEPTION_CHANNELS_LAST = f"{INCEPTION}-channels-last"
+
+
+class ChannelsLastInceptionV3(FeatureExtractorInceptionV3):
+    """torch-fidelity's inception-v3-compat (same weights, TF-compatible resize to 299 and
+    normalisation) with its convolutions in channels-last memory layout, which oneDNN runs
+    1.7x faster on a 2-core AVX-512 CPU (7.8 -> 13.0 images/s, batch 64): 10k images take
+    13 min instead of 21. The pool3 features equal the standard layout's within 2e-6 of their
+    scale (tests/test_inception.py checks them against the TorchScript), so results are recorded
+    under the network's name, INCEPTION, and share its reference cache."""
+
+    def __init__(self, name, features_list, **kwargs):
+        super().__init__(name, features_list, **kwargs)
+        self.to(memory_format=torch.channels_last)
+
+
+if INCEPTION_CHANNELS_LAST not in FEATURE_EXTRACTORS_REGISTRY:
+    torch_fidelity.register_feature_extractor(INCEPTION_CHANNELS_LAST, ChannelsLastInceptionV3)
 
 
 class UInt8Images(Dataset):
@@ -105,8 +125,9 @@ def _inception_values(samples: torch.Tensor, reference: torch.Tensor, reference_
     """torch-fidelity's numbers; IS only from weights with logits, else its entries say why."""
     key = f"{reference_name}-{INCEPTION}-{weights.cache_key}-n{len(reference)}"
     values = _fidelity(_rgb(samples), _rgb(reference), key, cache_root, isc=weights.has_logits,
-                       feature_extractor=INCEPTION, feature_extractor_weights_path=str(weights.path))
+                       feature_extractor=INCEPTION_CHANNELS_LAST, feature_extractor_weights_path=str(weights.path))
     values["inception_score"] = "computed" if weights.has_logits else NO_LOGITS
+    values["torch_fidelity_extractor"] = INCEPTION_CHANNELS_LAST
     return values
 
 
