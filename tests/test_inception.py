@@ -2,7 +2,7 @@
 into torch-fidelity's inception-v3-compat weights, checked against the TorchScript itself and
 on real CIFAR-10 images, and the resolution order's "not computed" reasons.
 
-One 299×299 Inception forward costs ~5.7 GFLOP (about 0.25 s per image on 2 shared cores) and
+One 299×299 Inception forward costs ~5.7 GFLOP (about 0.07 s per image on 2 idle cores) and
 each torch-fidelity FID an eigen-decomposition of a 2048×2048 matrix, so the image counts are
 a few dozen."""
 

@@ -121,7 +121,7 @@ def preflight_of(effective: dict) -> dict:
     - data and splits under resources/preflight: datasets the mirror lacks (official CIFAR-10, SVHN) are
       fixtures in the official format (semigan.data.fixtures), never mixed with real data;
     - generation evaluation on PREFLIGHT_SAMPLES images, a one-epoch extractor on at most 2000
-      images, no Inception metrics (≈ 3 images/s on 2 CPU cores; their path is tested in
+      images, no Inception metrics (≈ 14 images/s on 2 idle CPU cores; their path is tested in
       tests/test_inception.py and timed by `semigan bench-metrics`)."""
     out = copy.deepcopy(effective)
     out["profile"] = effective["profile"] + PREFLIGHT_SUFFIX
