@@ -153,6 +153,10 @@ def test_a_retrained_extractor_that_differs_from_the_committed_one_is_kept_aside
                                expect_sha256="0ccf36a0e9e20da6" + "0" * 48, **kwargs)
     assert not (tmp_path / "extractor.pt").exists()  # nothing written where generation runs would read it
     assert (tmp_path / f"extractor.{info['sha256'][:16]}.pt").is_file()  # what it trained is kept
+    with pytest.raises(UsageError, match=r"this checkout lacks those weights"):
+        build_domain_extractor(mnist_dir, tmp_path / "extractor.pt", tmp_path / "mnist.json",
+                               expect_sha256="0ccf36a0e9e20da6" + "0" * 48, aside_dir=tmp_path / "aside", **kwargs)
+    assert (tmp_path / "aside" / f"extractor.{info['sha256'][:16]}.pt").is_file()  # in the folder asked for
 
 
 def test_recorded_sha256_reads_the_record_and_names_a_broken_one(tmp_path):

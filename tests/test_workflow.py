@@ -349,12 +349,25 @@ def test_smoke_dag_through_dvc_repro(repo, tmp_path, mirror):
     assert any(line.split(",")[header.index("Experiment")] == "sup-lr" for line in shown[1:]), shown
 
 
+def test_git_keeps_the_extractor_weights_and_ignores_other_weights(repo):
+    """The extractor beside its record is committed (a clone on any kind of CPU measures with it);
+    models, checkpoints and weights kept aside stay out of git."""
+    def ignored(path):
+        return _run(["git", "check-ignore", "-q", path], repo, check=False).returncode == 0
+
+    assert not ignored("results/cpu/extractors/cifar10_jpeg.pt")
+    assert not ignored("results/paper/extractors/mnist.pt")
+    for path in ["resources/extractors/cpu/mnist.0123456789abcdef.pt", "results/cpu/runs/mnist/n100/ssl_gan/seed0/model.pt",
+                 "results/smoke/extractors/mnist.pt", "results/cpu-preflight/extractors/mnist.pt"]:
+        assert ignored(path), path
+
+
 def test_extractor_rule_checks_a_retraining_against_the_committed_record(repo, tmp_path, mirror):
     """The extractor's record stays in place while the rule re-runs (update() flag): weights that
     differ from it fail the job and leave the record as it was; the same weights pass."""
     work = _workdir(repo, tmp_path, profile="smoke", mirror=mirror)
     env = dict(os.environ, SEMIGAN_MIRROR="")
-    weights = "resources/extractors/smoke/mnist/extractor.pt"
+    weights = "results/smoke/extractors/mnist.pt"  # committed beside the record (in the cpu profile)
     record = work / "results/smoke/extractors/mnist.json"
     record.parent.mkdir(parents=True)
     foreign = json.dumps({"dataset": "mnist", "sha256": "0ccf36a0e9e20da6" + "0" * 48}) + "\n"
@@ -365,7 +378,8 @@ def test_extractor_rule_checks_a_retraining_against_the_committed_record(repo, t
     assert not (work / weights).exists()
     log = (work / "logs/smoke/extractor/mnist.log").read_text()
     assert "not the 0ccf36a0e9e20da6… recorded in results/smoke/extractors/mnist.json" in log, log[-2000:]
-    assert list((work / weights).parent.glob("extractor.*.pt"))  # what it trained is kept aside
+    assert list((work / "resources/extractors/smoke").glob("mnist.*.pt"))  # what it trained is kept aside
+    assert list((work / weights).parent.glob("*.pt")) == []  # never beside the record, where it would be committed
 
     record.unlink()  # a new record: written by the job
     _run(["snakemake", "--cores", "2", weights], work, env=env)

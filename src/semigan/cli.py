@@ -162,7 +162,8 @@ def _cmd_train_extractor(a) -> None:
 
     expect = a.expect_sha256 or (recorded_sha256(Path(a.info)) if a.expect_recorded else None)
     info = build_domain_extractor(Path(a.data), Path(a.out), Path(a.info), a.epochs, a.batch_size,
-                                  a.lr, a.seed, a.threads, a.max_images, a.width, expect)
+                                  a.lr, a.seed, a.threads, a.max_images, a.width, expect,
+                                  Path(a.aside) if a.aside else None)
     print(f"{info['dataset']}: domain extractor test accuracy {100 * info['test_accuracy']:.2f}%")
 
 
@@ -412,6 +413,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fail (weights kept aside) unless the retrained weights have this hash: the committed record's")
     s.add_argument("--expect-recorded", action="store_true",
                    help="expect the hash of the record already at --info, if there is one (the workflow's setting)")
+    s.add_argument("--aside", default=None,
+                   help="folder for weights that differ from the expected ones (default: beside --out)")
     s.set_defaults(func=_cmd_train_extractor)
 
     s = sub.add_parser("train-gan", help="train one generation run (resumes from its checkpoint)")

@@ -169,7 +169,10 @@ def spec_json(wildcards):
 GEN = CFG.get("generation", {})
 GEN_RUNS = f"{RESULTS}/generation"
 GEN_MODELS = f"resources/generation/{PROFILE}"
-EXTRACTOR = f"resources/extractors/{PROFILE}/{{dataset}}/extractor.pt"
+# The domain extractor is the instrument of every domain metric: its weights (≈ 0.3-1.3 MB) are
+# committed beside their record, so a clone on any kind of CPU measures in the same feature space
+EXTRACTOR = f"{RESULTS}/extractors/{{dataset}}.pt"
+EXTRACTOR_ASIDE = f"resources/extractors/{PROFILE}"
 
 
 def gen_spec_json(wildcards):

@@ -8,11 +8,13 @@ rule extractor:
         meta=ancient(f"{DATA}/{{dataset}}/meta.json"),
     output:
         model=EXTRACTOR,
-        # kept in place, not deleted before the job: a retraining must reproduce the recorded
-        # weights (--expect-recorded), and Snakemake restores the record when it does not
+        # kept in place, not deleted before the job: where the committed weights are missing, a
+        # retraining must reproduce the recorded ones (--expect-recorded), and Snakemake restores
+        # the record when it does not (the foreign weights go to --aside)
         info=update(f"{RESULTS}/extractors/{{dataset}}.json"),
     params:
         data=lambda wildcards, input: os.path.dirname(input.train),
+        aside=EXTRACTOR_ASIDE,
         settings=lambda wildcards: " ".join(
             f"--{k.replace('_', '-')} {v}" for k, v in extractor_settings(CFG, wildcards.dataset).items()
             if v is not None),
@@ -25,7 +27,7 @@ rule extractor:
         "../envs/semigan.yaml"
     shell:
         "semigan train-extractor --data {params.data} --out {output.model} --info {output.info}"
-        " {params.settings} --expect-recorded --threads {threads} > {log} 2>&1"
+        " {params.settings} --expect-recorded --aside {params.aside} --threads {threads} > {log} 2>&1"
 
 
 rule train_gan:

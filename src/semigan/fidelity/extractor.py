@@ -174,17 +174,30 @@ def recorded_sha256(info_json: Path) -> str | None:
     return str(digest)
 
 
+def _record_cpu(info_json: Path) -> str:
+    """The kind of CPU that made a record, as its provenance names it (for error messages)."""
+    import json
+
+    try:
+        device = json.loads(Path(info_json).read_text())["provenance"]["device"]
+        return f"{device.get('cpu_model', '?')}, family/model {device.get('cpu_family_model', '?')}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "not recorded"
+
+
 def build_domain_extractor(data_dir: Path, out: Path, info_json: Path, epochs: int, batch_size: int,
                            lr: float, seed: int = 0, threads: int | None = None,
                            max_images: int | None = None, width: int = 32,
-                           expect_sha256: str | None = None) -> dict:
+                           expect_sha256: str | None = None, aside_dir: Path | None = None) -> dict:
     """Train the dataset's extractor on every labelled training image (fixed epochs, nothing
     selected on the test set), record its test accuracy, weights hash and provenance.
 
     expect_sha256: the weights that measured the generation runs already committed (their
     record in results/<profile>/extractors/). Retraining reproduces them only on the same kind
-    of CPU; other weights are another feature space, so they are kept aside and the job fails
-    within a minute, instead of hours of generation runs that the report would refuse."""
+    of CPU; other weights are another feature space, so they are kept aside (in `aside_dir`,
+    default beside `out`, never at `out`) and the job fails before any generation run is
+    measured with them. The workflow commits the weights at `out` once made, so a retraining is
+    only needed where a checkout lacks them."""
     import json
 
     import numpy as np
@@ -212,15 +225,16 @@ def build_domain_extractor(data_dir: Path, out: Path, info_json: Path, epochs: i
     if expect_sha256 and digest != expect_sha256:
         from ..errors import UsageError
 
-        aside = Path(out).with_name(f"{Path(out).stem}.{digest[:16]}{Path(out).suffix}")
+        aside = Path(aside_dir or Path(out).parent) / f"{Path(out).stem}.{digest[:16]}{Path(out).suffix}"
         save_extractor(model, aside, described)
         raise UsageError(
             f"{meta['dataset']}: the retrained domain extractor has sha256 {digest[:16]}…, not the "
-            f"{expect_sha256[:16]}… recorded in {info_json}, which measured the committed generation runs. "
-            f"Changed extractor settings, or another kind of CPU (README, Reproducibility), give other weights, "
-            f"and FIDs from them would be in another feature space; they are kept at {aside}. Either run these cells on the "
-            f"kind of machine that made the record (`git checkout -- {info_json}` restores it), or re-measure "
-            f"every generation run of {meta['dataset']}: delete {info_json} and its generation results")
+            f"{expect_sha256[:16]}… recorded in {info_json}, which measured the committed generation runs, "
+            f"and this checkout lacks those weights ({out}). Changed extractor settings, or another kind of CPU "
+            f"than the record's ({_record_cpu(info_json)}; README, Reproducibility), give other weights, "
+            f"and FIDs from them would be in another feature space; they are kept at {aside}. Either retrain on the "
+            f"kind of machine that made the record (`git checkout -- {info_json}` restores it) and commit {out}, "
+            f"or re-measure every generation run of {meta['dataset']}: delete {info_json} and its generation results")
     save_extractor(model, out, described)
     info = {"dataset": meta["dataset"], "sha256": digest, "test_accuracy": acc, "train_seconds": seconds,
             "feature_dim": FEATURE_DIM, "config": config, "dataset_note": meta.get("note", ""),
