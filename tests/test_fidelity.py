@@ -143,9 +143,11 @@ def test_a_retrained_extractor_that_differs_from_the_committed_one_is_kept_aside
     kwargs = dict(epochs=1, batch_size=50, lr=1e-3, seed=0, threads=2, max_images=200, width=8)
     info = build_domain_extractor(mnist_dir, tmp_path / "extractor.pt", tmp_path / "mnist.json", **kwargs)
     assert json.loads((tmp_path / "mnist.json").read_text())["sha256"] == info["sha256"]
+    record = (tmp_path / "mnist.json").read_text()
     again = build_domain_extractor(mnist_dir, tmp_path / "extractor.pt", tmp_path / "mnist.json",
                                    expect_sha256=info["sha256"], **kwargs)  # same machine: same weights, accepted
     assert again["sha256"] == info["sha256"]
+    assert (tmp_path / "mnist.json").read_text() == record  # the record of the first training stays
     (tmp_path / "extractor.pt").unlink()
     with pytest.raises(UsageError, match=r"mnist: the retrained domain extractor has sha256 .* not the 0ccf36a0e9e20da6… "
                                          r"recorded in .*mnist.json.*git checkout -- "):
