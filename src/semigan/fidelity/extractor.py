@@ -196,8 +196,8 @@ def build_domain_extractor(data_dir: Path, out: Path, info_json: Path, epochs: i
     record in results/<profile>/extractors/). Retraining reproduces them only on the same kind
     of CPU; other weights are another feature space, so they are kept aside (in `aside_dir`,
     default beside `out`, never at `out`) and the job fails before any generation run is
-    measured with them. The workflow commits the weights at `out` once made, so a retraining is
-    only needed where a checkout lacks them."""
+    measured with them. The weights at `out` are meant to be committed beside the record, so a
+    retraining is only needed where a checkout lacks them."""
     import json
 
     import numpy as np
@@ -236,7 +236,7 @@ def build_domain_extractor(data_dir: Path, out: Path, info_json: Path, epochs: i
             f"kind of machine that made the record (`git checkout -- {info_json}` restores it) and commit {out}, "
             f"or re-measure every generation run of {meta['dataset']}: delete {info_json} and its generation results")
     save_extractor(model, out, described)
-    if expect_sha256 and Path(info_json).exists():
+    if recorded_sha256(Path(info_json)) == digest:
         # the same weights again: the record of the run that made them (its time, machine and
         # commit) stays as it is; this machine's provenance goes to the log only
         print(f"{meta['dataset']}: retrained the recorded weights {digest[:16]}… exactly (test accuracy "
