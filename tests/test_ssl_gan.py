@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 from semigan.methods import MethodContext, build_method
 from semigan.methods.common import Batch
-from semigan.methods.ssl_gan import feature_matching_loss, unsupervised_loss
+from semigan.methods.ssl_gan import class_balance_loss, feature_matching_loss, unsupervised_loss
 from semigan.models import get_architecture
 
 
@@ -41,6 +41,24 @@ def test_feature_matching_kinds():
         feature_matching_loss(a, b, "cubic")
 
 
+def test_class_balance_loss_is_the_kl_from_uniform_to_the_mean_posterior():
+    """Zero for a batch whose mean posterior is uniform although each row is confident; the
+    explicit KL(uniform ‖ p̄) otherwise; its gradient lowers the logits of the favoured class."""
+    confident = torch.eye(4, dtype=torch.float64).repeat(2, 1) * 30.0  # every class twice
+    assert class_balance_loss(confident).item() == pytest.approx(0.0, abs=1e-9)
+
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(32, 4, generator=g, dtype=torch.float64)
+    logits[:, 2] += 2.0  # class 2 favoured
+    mean_p = F.softmax(logits, 1).mean(0)
+    explicit = (0.25 * torch.log(0.25 / mean_p)).sum()
+    assert class_balance_loss(logits).item() == pytest.approx(explicit.item(), rel=1e-12)
+
+    logits.requires_grad_(True)
+    class_balance_loss(logits).backward()
+    assert (logits.grad[:, 2] > 0).all()  # descent lowers the favoured logit in every row
+
+
 @pytest.fixture
 def ssl_gan():
     torch.manual_seed(0)
@@ -68,6 +86,29 @@ def test_discriminator_step_leaves_generator_untouched(ssl_gan):
     stats = ssl_gan.discriminator_step(batch)
     assert set(stats) == {"loss_lab", "loss_unl", "train_acc"}
     assert all(torch.equal(v, dict(ssl_gan.generator.named_parameters())[k]) for k, v in g_params.items())
+
+
+def test_balance_term_changes_the_step_only_when_weighted():
+    """balance_weight 0 (the default) computes the step as before: no loss_bal, the same
+    update as an explicitly unweighted method; a weight adds the term and moves the update."""
+    batch_g = torch.Generator().manual_seed(1)
+    x = torch.rand(64, 1, 28, 28, generator=batch_g)
+    batch = Batch(x[:16], torch.randint(0, 10, (16,), generator=batch_g), x[16:48])
+
+    def stepped(hparams):
+        torch.manual_seed(0)
+        ctx = MethodContext(get_architecture("mlp28"), 10, (1, 28, 28), torch.device("cpu"), 100)
+        method = build_method("ssl_gan", ctx, dict(lr=0.003, **hparams))
+        method.initialize(x, x)
+        return method.discriminator_step(batch), method.classifier.state_dict()
+
+    plain, w_plain = stepped({})
+    zero, w_zero = stepped({"balance_weight": 0.0})
+    weighted, w_weighted = stepped({"balance_weight": 1.0})
+    assert "loss_bal" not in plain and set(weighted) == set(plain) | {"loss_bal"}
+    assert all(torch.equal(w_plain[k], w_zero[k]) for k in w_plain)
+    assert weighted["loss_bal"] > 0
+    assert any(not torch.equal(w_plain[k], w_weighted[k]) for k in w_plain)
 
 
 def test_unknown_method_lists_registered():

@@ -148,6 +148,14 @@ def test_second_selection_on_a_validation_set_as_large_as_the_labelled_set(mnist
     assert len({r["val_acc_small"] for r in result["history"]}) > 1  # it moved: the choice was real
     split = read_split(split_path)
     train = load_images(mnist_dir, "train")
+
+    # per-class validation accuracy (issue 17: a sub-mode absorbed into another class shows in
+    # one column): weighted by the classes' validation counts it is the overall accuracy
+    counts_val = np.bincount(train.labels[split.val], minlength=10)
+    for row in result["history"]:
+        per_class = np.array([row[f"val_acc_class{k}"] for k in range(10)])
+        assert (per_class * counts_val).sum() / counts_val.sum() == pytest.approx(row["val_acc"], abs=1e-6)
+        assert per_class.min() < row["val_acc"] < per_class.max()  # a 40-step model is uneven
     idx = split.val[small_validation(train.labels[split.val], 100, seed=0)]
     arch = get_architecture("mlp28")
     classifier = arch.classifier(10, (1, 28, 28))

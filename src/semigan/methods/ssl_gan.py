@@ -10,6 +10,7 @@ network has no batch-dependent layers, so this is the same function, computed on
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -37,6 +38,18 @@ def feature_matching_loss(feat_fake: torch.Tensor, feat_real: torch.Tensor, kind
     raise ValueError(f"feature_matching={kind!r}: expected 'squared', 'absolute' or 'auto'")
 
 
+def class_balance_loss(logits_unl: torch.Tensor) -> torch.Tensor:
+    """KL(uniform ‖ mean class posterior over the unlabelled batch). The GAN losses depend on
+    the logits only through log Z, so nothing in them stops the classifier from assigning a
+    whole sub-mode of one class to another (7s read as 2s); this term penalises a batch whose
+    predictions favour some classes, as CatGAN's marginal-entropy term does (Springenberg
+    2016). Zero exactly when the batch's mean posterior is uniform; the splits are
+    class-balanced, so uniform is the prior."""
+    log_mean = torch.logsumexp(F.log_softmax(logits_unl, 1), 0) - math.log(len(logits_unl))
+    k = logits_unl.shape[1]
+    return -log_mean.mean() - math.log(k)
+
+
 @dataclass
 class SSLGANHParams(OptimHParams):
     gen_lr: float | None = None  # None: the discriminator's lr (as the reference)
@@ -44,6 +57,7 @@ class SSLGANHParams(OptimHParams):
     gen_eps: float | None = None  # None: eps (a small eps keeps the generator's steps full-size)
     unlabeled_weight: float = 1.0
     feature_matching: str = "auto"  # auto: the architecture's (MNIST squared, CIFAR absolute)
+    balance_weight: float = 0.0  # weight of class_balance_loss on the unlabelled batch; 0: not computed
 
 
 class SSLGAN(ClassifierMethod):
@@ -87,11 +101,17 @@ class SSLGAN(ClassifierMethod):
         l_lab, l_unl, l_fake = logits.split([n_lab, n_unl, len(fake)])
         loss_lab = F.cross_entropy(l_lab, batch.y_lab)
         loss_unl = unsupervised_loss(l_unl, l_fake)
+        loss = loss_lab + self.hp.unlabeled_weight * loss_unl
+        stats = {"loss_lab": loss_lab.detach(), "loss_unl": loss_unl.detach(),
+                 "train_acc": accuracy_of(l_lab.detach(), batch.y_lab)}
+        if self.hp.balance_weight:  # skipped at 0, so runs without it compute exactly what they did
+            loss_bal = class_balance_loss(l_unl)
+            loss = loss + self.hp.balance_weight * loss_bal
+            stats["loss_bal"] = loss_bal.detach()
         self.opt.zero_grad(set_to_none=True)
-        (loss_lab + self.hp.unlabeled_weight * loss_unl).backward()
+        loss.backward()
         self.opt.step()
-        return {"loss_lab": loss_lab.detach(), "loss_unl": loss_unl.detach(),
-                "train_acc": accuracy_of(l_lab.detach(), batch.y_lab)}
+        return stats
 
     def generator_step(self, x_real: torch.Tensor) -> torch.Tensor:
         """Feature matching; the discriminator is frozen (no gradients computed), not just

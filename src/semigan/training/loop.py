@@ -396,6 +396,11 @@ class Trainer(TrainingLoop):
         ema_acc, ema_pred = accuracy(self.ema.model, self.images[self.val_idx], labels, self.arch)
         raw_acc, _ = accuracy(self.method.classifier, self.images[self.val_idx], labels, self.arch)
         row = {"val_acc": ema_acc, "val_acc_raw": raw_acc}
+        # Per-class accuracy of the EMA weights: a run that absorbs a sub-mode of one class into
+        # another (MNIST-100 `ssl_gan`, issue 17) shows in one column, and when it happens.
+        for k in range(self.n_classes):
+            in_class = self.val_labels == k
+            row[f"val_acc_class{k}"] = float(torch.from_numpy(ema_pred[in_class] == k).float().mean())
         if self.small_val is not None:  # float32 mean, as accuracy() computes it
             hits = ema_pred[self.small_val] == self.val_labels[self.small_val]
             row["val_acc_small"] = float(torch.from_numpy(hits).float().mean())
