@@ -1,6 +1,6 @@
 """Provenance names the kind of CPU: re-runs on another kind round differently (README, Reproducibility)."""
 
-from semigan.provenance import cpu_identity
+from semigan.provenance import cpu_identity, numerics_env
 
 CPUINFO = """processor\t: 0
 vendor_id\t: GenuineIntel
@@ -30,6 +30,13 @@ def test_cpu_identity_without_cpuinfo_still_names_the_machine(tmp_path):
     assert cpu["cpu_model"]  # platform's processor or machine name
 
 
+def test_numerics_env_records_only_the_kernel_choosing_variables_that_are_set():
+    env = {"ATEN_CPU_CAPABILITY": "avx2", "LD_PRELOAD": "/x/libmkl_intel_cpu.so", "MKL_CBWR": "",
+           "OMP_NUM_THREADS": "2", "HOME": "/root"}
+    assert numerics_env(env) == {"ATEN_CPU_CAPABILITY": "avx2", "LD_PRELOAD": "/x/libmkl_intel_cpu.so"}
+    assert numerics_env({}) == {}
+
+
 def test_runs_table_names_the_cpu_kind_where_recorded(tmp_path):
     """The runs table shows which kind of CPU made each run; runs from before it was recorded say nothing."""
     import json
@@ -41,7 +48,11 @@ def test_runs_table_names_the_cpu_kind_where_recorded(tmp_path):
     paths = []
     for seed, device in enumerate([{"device": "cpu"},
                                    {"device": "cpu", "cpu_family_model": "6/143", "torch_cpu_capability": "AVX512",
-                                    "cpu_isa": ["avx2", "avx512f", "amx_tile"]}]):
+                                    "cpu_isa": ["avx2", "avx512f", "amx_tile"]},
+                                   {"device": "cpu", "cpu_family_model": "25/17", "torch_cpu_capability": "AVX2",
+                                    "cpu_isa": ["avx2", "avx512f"],
+                                    "numerics_env": {"ATEN_CPU_CAPABILITY": "avx2",
+                                                     "LD_PRELOAD": "/work/libmkl_intel_cpu.so"}}]):
         path = tmp_path / f"seed{seed}" / "metrics.json"
         path.parent.mkdir()
         path.write_text(json.dumps({"profile": "cpu", "dataset": "mnist", "n_labels": 100, "method": "ssl_gan",
@@ -49,5 +60,6 @@ def test_runs_table_names_the_cpu_kind_where_recorded(tmp_path):
                                     "steps_per_second": 10.0,
                                     "provenance": {"train": {"device": device}}}))
         paths.append(path)
-    before, recorded = runs_table(paths)["cpu_kind"]
+    before, recorded, emulated = runs_table(paths)["cpu_kind"]
     assert pd.isna(before) and recorded == "6/143 AVX512+AMX"
+    assert emulated == "25/17 AVX2 (ATEN_CPU_CAPABILITY=avx2; LD_PRELOAD=libmkl_intel_cpu.so)"

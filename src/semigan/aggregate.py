@@ -40,8 +40,10 @@ def cpu_kind(device: dict) -> str | None:
     bit-for-bit only on one kind (README, Reproducibility)."""
     if "cpu_family_model" not in device:
         return None
+    env = "; ".join(f"{k}={Path(v).name if k == 'LD_PRELOAD' else v}"
+                    for k, v in sorted(device.get("numerics_env", {}).items()))
     return f"{device['cpu_family_model']} {device.get('torch_cpu_capability', '?')}" + (
-        "+AMX" if "amx_tile" in device.get("cpu_isa", []) else "")
+        "+AMX" if "amx_tile" in device.get("cpu_isa", []) else "") + (f" ({env})" if env else "")
 
 
 def runs_table(paths: list[Path]) -> pd.DataFrame:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import os
 import platform
 import subprocess
 import sys
@@ -56,6 +57,18 @@ _ISA_FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "av
               "amx_tile", "amx_bf16", "amx_int8")
 
 
+# Settings that change which kernels MKL, oneDNN and ATen run, hence how a run rounds: with them one
+# kind of CPU reproduces another's runs (README, Reproducibility), so a record must say they were set.
+NUMERICS_ENV = ("ATEN_CPU_CAPABILITY", "LD_PRELOAD", "MKL_CBWR", "MKL_ENABLE_INSTRUCTIONS", "MKL_DEBUG_CPU_TYPE",
+                "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
+
+
+def numerics_env(environ=None) -> dict:
+    """The kernel-choosing environment variables that are set (empty on a default run)."""
+    environ = os.environ if environ is None else environ
+    return {k: environ[k] for k in NUMERICS_ENV if environ.get(k)}
+
+
 def cpu_identity(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict:
     """The processor as far as floating-point results go. Training is bit-for-bit repeatable on
     one kind of CPU, but MKL and oneDNN pick kernels by instruction set, so another kind rounds
@@ -76,7 +89,8 @@ def cpu_identity(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict:
     return {"cpu_model": fields.get("model name") or platform.processor() or platform.machine(),
             "cpu_family_model": f"{fields.get('cpu family', '?')}/{fields.get('model', '?')}",
             "cpu_isa": [f for f in _ISA_FLAGS if f in flags],
-            "torch_cpu_capability": torch.backends.cpu.get_cpu_capability()}
+            "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "numerics_env": numerics_env()}
 
 
 def device_info(device: torch.device) -> dict:
