@@ -186,6 +186,19 @@ def test_clone_that_adds_a_cell_computes_only_that_cell(repo, tmp_path):
     assert _job_counts(out.stdout) == {"download": 1, "split": 1, "train": 1, "evaluate": 1, **REPORT_JOBS}
 
 
+def test_clone_that_adds_a_generation_cell_measures_with_the_committed_extractor(repo, tmp_path):
+    """The clone downloads the dataset for the new cell; the committed extractor weights are
+    used as they are, not retrained (which on another kind of CPU gives other weights)."""
+    def add_seed(params):
+        params["profiles"]["cpu"]["generation_grid"].append(
+            {"datasets": {"cifar10_jpeg": [4000]}, "seeds": [7], "methods": ["gan"]})
+
+    work = _clone_with_results(repo, tmp_path, edit=add_seed)
+    assert (work / "results/cpu/extractors/cifar10_jpeg.pt").is_file()
+    out = _run(["snakemake", "-n"], work)
+    assert _job_counts(out.stdout) == {"download": 1, "split": 1, "train_gan": 1, "evaluate_gan": 1, **REPORT_JOBS}
+
+
 def test_changed_committed_results_rerun_the_report_whatever_their_file_times(repo, tmp_path):
     """A committed result that differs from what the report read (copied or pulled in, not made
     here) re-runs the report in the next plain call, even when it is older than the tables;

@@ -175,6 +175,16 @@ EXTRACTOR = f"{RESULTS}/extractors/{{dataset}}.pt"
 EXTRACTOR_ASIDE = f"resources/extractors/{PROFILE}"
 
 
+def extractor_inputs(wildcards):
+    """Nothing where the weights are here (committed, or trained earlier): the instrument is never
+    retrained because a clone downloads its data anew, which would otherwise re-run the rule and,
+    on another kind of CPU, give other weights. Where they are missing: the dataset to train on."""
+    if os.path.exists(EXTRACTOR.format(dataset=wildcards.dataset)):
+        return {}
+    return {k: ancient(f"{DATA}/{wildcards.dataset}/{k}.{ext}")
+            for k, ext in (("train", "npz"), ("test", "npz"), ("meta", "json"))}
+
+
 def gen_spec_json(wildcards):
     spec = gen_spec(CFG, wildcards.dataset, int(wildcards.n_labels), wildcards.method, int(wildcards.seed))
     return json.dumps(spec, sort_keys=True)

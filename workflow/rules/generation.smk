@@ -3,9 +3,7 @@
 
 rule extractor:
     input:
-        train=ancient(f"{DATA}/{{dataset}}/train.npz"),
-        test=ancient(f"{DATA}/{{dataset}}/test.npz"),
-        meta=ancient(f"{DATA}/{{dataset}}/meta.json"),
+        unpack(extractor_inputs),
     output:
         model=EXTRACTOR,
         # kept in place, not deleted before the job: where the committed weights are missing, a
@@ -13,7 +11,7 @@ rule extractor:
         # the record when it does not (the foreign weights go to --aside)
         info=update(f"{RESULTS}/extractors/{{dataset}}.json"),
     params:
-        data=lambda wildcards, input: os.path.dirname(input.train),
+        data=lambda wildcards: f"{DATA}/{wildcards.dataset}",
         aside=EXTRACTOR_ASIDE,
         settings=lambda wildcards: " ".join(
             f"--{k.replace('_', '-')} {v}" for k, v in extractor_settings(CFG, wildcards.dataset).items()
@@ -40,7 +38,7 @@ rule train_gan:
         model=f"{GEN_MODELS}/{RUN}/model.pt",
         history=f"{GEN_RUNS}/{RUN}/history.csv",
     params:
-        data=lambda wildcards, input: os.path.dirname(input.train),
+        data=lambda wildcards: f"{DATA}/{wildcards.dataset}",
         spec=gen_spec_json,
         classifier=lambda wildcards, input: f"--classifier {input.classifier}" if input.classifier else "",
         checkpoint=f"{GEN_MODELS}/{RUN}/checkpoint.pt",
