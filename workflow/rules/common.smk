@@ -176,13 +176,16 @@ EXTRACTOR_ASIDE = f"resources/extractors/{PROFILE}"
 
 
 def extractor_inputs(wildcards):
-    """Nothing where the weights are here (committed, or trained earlier): the instrument is never
-    retrained because a clone downloads its data anew, which would otherwise re-run the rule and,
-    on another kind of CPU, give other weights. Where they are missing: the dataset to train on."""
-    if os.path.exists(EXTRACTOR.format(dataset=wildcards.dataset)):
-        return {}
-    return {k: ancient(f"{DATA}/{wildcards.dataset}/{k}.{ext}")
+    """The dataset to train on (ancient: its file times never re-run the rule), except in a
+    checkout that has the weights but not the data (a clone): nothing there, so the download
+    that a new generation cell brings does not re-run the rule — that would delete the committed
+    weights and retrain them, on another kind of CPU to other ones. Where the data is here the
+    inputs stay the data, as recorded when the weights were trained, so no input change re-runs it."""
+    data = {k: f"{DATA}/{wildcards.dataset}/{k}.{ext}"
             for k, ext in (("train", "npz"), ("test", "npz"), ("meta", "json"))}
+    if os.path.exists(EXTRACTOR.format(dataset=wildcards.dataset)) and not all(map(os.path.exists, data.values())):
+        return {}
+    return {k: ancient(path) for k, path in data.items()}
 
 
 def gen_spec_json(wildcards):
