@@ -11,7 +11,7 @@ rule extractor:
         # the record when it does not (the foreign weights go to --aside)
         info=update(f"{RESULTS}/extractors/{{dataset}}.json"),
     params:
-        data=lambda wildcards: f"{DATA}/{wildcards.dataset}",
+        data=lambda wildcards: f"{DATA}/{wildcards.dataset}",  # not from input: none in a clone
         aside=EXTRACTOR_ASIDE,
         settings=lambda wildcards: " ".join(
             f"--{k.replace('_', '-')} {v}" for k, v in extractor_settings(CFG, wildcards.dataset).items()
@@ -38,7 +38,7 @@ rule train_gan:
         model=f"{GEN_MODELS}/{RUN}/model.pt",
         history=f"{GEN_RUNS}/{RUN}/history.csv",
     params:
-        data=lambda wildcards: f"{DATA}/{wildcards.dataset}",
+        data=lambda wildcards, input: os.path.dirname(input.train),
         spec=gen_spec_json,
         classifier=lambda wildcards, input: f"--classifier {input.classifier}" if input.classifier else "",
         checkpoint=f"{GEN_MODELS}/{RUN}/checkpoint.pt",

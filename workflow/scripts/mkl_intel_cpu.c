@@ -2,8 +2,8 @@
  * Intel kinds do (README, Reproducibility). MKL asks these two internal functions whether it runs
  * on an Intel CPU and chooses its kernels by the answer; this library answers yes.
  *
- *   gcc -shared -fPIC -O2 -o /work/libmkl_intel_cpu.so workflow/scripts/mkl_intel_cpu.c
- *   LD_PRELOAD=/work/libmkl_intel_cpu.so snakemake --cores 2 ...
+ *   gcc -shared -fPIC -O2 -o /tmp/libmkl_intel_cpu.so workflow/scripts/mkl_intel_cpu.c
+ *   LD_PRELOAD=/tmp/libmkl_intel_cpu.so snakemake --cores 2 ...
  *
  * Every record made this way says so: provenance.*.device.numerics_env holds LD_PRELOAD. */
 int mkl_serv_intel_cpu_true(void) { return 1; }
