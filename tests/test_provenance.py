@@ -63,3 +63,12 @@ def test_runs_table_names_the_cpu_kind_where_recorded(tmp_path):
     before, recorded, emulated = runs_table(paths)["cpu_kind"]
     assert pd.isna(before) and recorded == "6/143 AVX512+AMX"
     assert emulated == "25/17 AVX2 (ATEN_CPU_CAPABILITY=avx2; LD_PRELOAD=libmkl_intel_cpu.so)"
+
+
+def test_cpu_kind_names_every_preloaded_library():
+    """LD_PRELOAD is a list: each library that may change the numerics is named, not only the last."""
+    from semigan.aggregate import cpu_kind
+
+    device = {"cpu_family_model": "25/17", "torch_cpu_capability": "AVX512",
+              "numerics_env": {"LD_PRELOAD": "/tmp/libmkl_intel_cpu.so:/usr/lib/libjemalloc.so /opt/x.so"}}
+    assert cpu_kind(device) == "25/17 AVX512 (LD_PRELOAD=libmkl_intel_cpu.so libjemalloc.so x.so)"

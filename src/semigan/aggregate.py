@@ -35,12 +35,18 @@ def read_metrics(path: Path, required: tuple[str, ...] = REQUIRED) -> dict:
     return data
 
 
+def _preloaded_names(ld_preload: str) -> str:
+    """The file names in LD_PRELOAD (the loader's list is separated by colons or spaces): the
+    directory a library was built in says nothing about the numerics."""
+    return " ".join(Path(p).name for p in ld_preload.replace(":", " ").split())
+
+
 def cpu_kind(device: dict) -> str | None:
     """'family/model ISA' of the CPU a run trained on (None where not recorded): runs repeat
     bit-for-bit only on one kind (README, Reproducibility)."""
     if "cpu_family_model" not in device:
         return None
-    env = "; ".join(f"{k}={Path(v).name if k == 'LD_PRELOAD' else v}"
+    env = "; ".join(f"{k}={_preloaded_names(v) if k == 'LD_PRELOAD' else v}"
                     for k, v in sorted(device.get("numerics_env", {}).items()))
     return f"{device['cpu_family_model']} {device.get('torch_cpu_capability', '?')}" + (
         "+AMX" if "amx_tile" in device.get("cpu_isa", []) else "") + (f" ({env})" if env else "")
