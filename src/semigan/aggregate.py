@@ -285,6 +285,21 @@ def generation_metrics(summary: pd.DataFrame) -> dict:
     return out
 
 
+def generation_runs_markdown(runs: pd.DataFrame) -> str:
+    """One row per generation run, a column per registered metric that any run measured (the
+    summary's and the per-run-only ones), so that a per-run table quoted elsewhere has a source."""
+    columns = [name for name in GENERATION if runs[name].notna().any()]
+    headings = [GENERATION[name].heading for name in columns] + ["train s", "metric s"]
+    lines = ["| dataset | labels | method | seed | " + " | ".join(headings) + " |",
+             "| --- | ---: | --- | ---: |" + " ---: |" * len(headings)]
+    for r in runs.to_dict("records"):
+        values = [GENERATION[name].missing if pd.isna(r[name]) else f"{r[name]:.{GENERATION[name].digits}f}"
+                  for name in columns]
+        values += ["–" if pd.isna(r[name]) else f"{r[name]:.0f}" for name in GEN_RUN_STATS]
+        lines.append(f"| {r['dataset']} | {r['n_labels']} | {r['method']} | {r['seed']} | " + " | ".join(values) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def generation_markdown(summary: pd.DataFrame) -> str:
     """One row per dataset × labels × method; a column per registered metric (in_table), and
     domain FID relative to cgan_full's beside domain FID."""

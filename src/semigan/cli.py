@@ -222,7 +222,8 @@ def _cmd_sample(a) -> None:
 
 def _cmd_generation_tables(a) -> None:
     from . import figures
-    from .aggregate import generation_markdown, generation_metrics, generation_summary, generation_tables
+    from .aggregate import (generation_markdown, generation_metrics, generation_runs_markdown, generation_summary,
+                            generation_tables)
     from .atomic import atomic_path
 
     runs, per_class = generation_tables([Path(p) for p in a.metrics])
@@ -234,6 +235,8 @@ def _cmd_generation_tables(a) -> None:
             df.to_csv(tmp, index=False, float_format="%.6g")
     with atomic_path(out / "generation_summary.md") as tmp:
         tmp.write_text(generation_markdown(summary))
+    with atomic_path(out / "generation_runs.md") as tmp:
+        tmp.write_text(generation_runs_markdown(runs))
     with atomic_path(out / "generation_metrics.json") as tmp:
         tmp.write_text(json.dumps(generation_metrics(summary), indent=2) + "\n")
     figs = Path(a.figures_dir)

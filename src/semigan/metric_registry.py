@@ -65,4 +65,8 @@ GENERATION: dict[str, Metric] = {
     "class_consistency_pct": Metric("class-consistency %", "higher", 1, _class_consistency),
     "fid_inception": Metric("Inception FID", "lower", 2, _inception("fid"), missing="not computed"),
     "is_inception": Metric("Inception IS", "higher", 2, _inception("is_mean"), in_table=False),
+    # per run (generation_runs.md) only: the summary keeps Inception FID as its one Inception column
+    "kid_inception": Metric("Inception KID", "lower", 4, _inception("kid_mean"), in_table=False),
+    "precision_inception": Metric("Inception precision", "higher", 3, _inception("precision"), in_table=False),
+    "recall_inception": Metric("Inception recall", "higher", 4, _inception("recall"), in_table=False),
 }

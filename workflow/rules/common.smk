@@ -234,6 +234,7 @@ def generation_outputs():
         "gen_summary": f"{TABLES}/generation_summary.csv",
         "gen_per_class": f"{TABLES}/generation_per_class.csv",
         "gen_md": f"{TABLES}/generation_summary.md",
+        "gen_runs_md": f"{TABLES}/generation_runs.md",
         "gen_metrics": f"{TABLES}/generation_metrics.json",
     }
 
