@@ -285,6 +285,19 @@ def generation_metrics(summary: pd.DataFrame) -> dict:
     return out
 
 
+def _metric_cell(name: str, mean, std=float("nan")) -> str:
+    """A generation metric as the Markdown tables print it: the registry's digits, "mean ± std"
+    where there is a spread, the registry's placeholder where nothing was measured."""
+    digits = GENERATION[name].digits
+    if pd.isna(mean):
+        return GENERATION[name].missing
+    return f"{mean:.{digits}f} ± {std:.{digits}f}" if pd.notna(std) else f"{mean:.{digits}f}"
+
+
+def _seconds(value) -> str:
+    return "–" if pd.isna(value) else f"{value:.0f}"
+
+
 def generation_runs_markdown(runs: pd.DataFrame) -> str:
     """One row per generation run, a column per registered metric that any run measured (the
     summary's and the per-run-only ones), so that a per-run table quoted elsewhere has a source."""
@@ -293,9 +306,7 @@ def generation_runs_markdown(runs: pd.DataFrame) -> str:
     lines = ["| dataset | labels | method | seed | " + " | ".join(headings) + " |",
              "| --- | ---: | --- | ---: |" + " ---: |" * len(headings)]
     for r in runs.to_dict("records"):
-        values = [GENERATION[name].missing if pd.isna(r[name]) else f"{r[name]:.{GENERATION[name].digits}f}"
-                  for name in columns]
-        values += ["–" if pd.isna(r[name]) else f"{r[name]:.0f}" for name in GEN_RUN_STATS]
+        values = [_metric_cell(name, r[name]) for name in columns] + [_seconds(r[name]) for name in GEN_RUN_STATS]
         lines.append(f"| {r['dataset']} | {r['n_labels']} | {r['method']} | {r['seed']} | " + " | ".join(values) + " |")
     return "\n".join(lines) + "\n"
 
@@ -304,14 +315,10 @@ def generation_markdown(summary: pd.DataFrame) -> str:
     """One row per dataset × labels × method; a column per registered metric (in_table), and
     domain FID relative to cgan_full's beside domain FID."""
     def cell(r, name):
-        mean, std, digits = getattr(r, f"{name}_mean"), getattr(r, f"{name}_std"), GENERATION[name].digits
-        if pd.isna(mean):
-            return GENERATION[name].missing
-        return f"{mean:.{digits}f} ± {std:.{digits}f}" if pd.notna(std) else f"{mean:.{digits}f}"
+        return _metric_cell(name, getattr(r, f"{name}_mean"), getattr(r, f"{name}_std"))
 
     def seconds(r, name):
-        value = getattr(r, f"{name}_mean")
-        return "–" if pd.isna(value) else f"{value:.0f}"
+        return _seconds(getattr(r, f"{name}_mean"))
 
     columns = [name for name, metric in GENERATION.items() if metric.in_table]
     headings = [GENERATION[name].heading for name in columns] + ["train s/run", "metric s/run"]
