@@ -64,6 +64,85 @@ def quote_errors(header: list[str], rows: list[list[str]], sources) -> list[str]
     return None
 
 
+# README's pivots (a row per label count, a column per method) and the committed table each
+# quotes. The first cell of a pivot row matches `row` (its {fields} are that source row's
+# columns); a column whose header starts with a method name holds `cell` filled from the source
+# row of that method; `where` fixes other columns. `{column:mean}` takes the mean of "m ± s".
+PIVOTS = {
+    "labels (validation)": dict(source="results/cpu/paper/improved_gan_table1.md",
+                                row="{labels} ({validation images})",
+                                cell="{test error % (best val)} / {test error % (final EMA)}", where={}),
+    "labels": dict(source="results/cpu/tables/generation_summary.md", row="{labels} (seeds 0-2)",
+                   cell="{domain FID ↓} ({class-consistency % ↑:mean})", where={"dataset": "mnist", "seeds": "3"}),
+}
+
+
+def pivot_errors(header: list[str], rows: list[list[str]], pivot: dict, src_header: list[str],
+                 src_rows: list[list[str]]) -> list[str]:
+    """The pivot cells that differ from the cell the pivot's template builds from the source,
+    the rows whose first cell does not match the template or has no source row, and a pivot
+    with no method column (nothing checked)."""
+    fields = re.findall(r"{([^}:]+)(?::mean)?}", pivot["row"])
+    pattern = re.escape(pivot["row"])
+    for field in fields:
+        pattern = pattern.replace(re.escape("{" + field + "}"), "(.+?)", 1)
+    col = {name: i for i, name in enumerate(src_header)}
+    methods = {r[col["method"]] for r in src_rows}
+    method_columns = [(i, h.split()[0]) for i, h in enumerate(header) if i and h.split() and h.split()[0] in methods]
+    if not method_columns:
+        return [f"no column of {header} names a method of {pivot['source']}"]
+
+    def fill(template: str, row: list[str]) -> str:
+        return re.sub(r"{([^}:]+)(:mean)?}",
+                      lambda m: row[col[m[1]]].split(" ± ")[0] if m[2] else row[col[m[1]]], template)
+
+    errors = []
+    for row in rows:
+        match = re.fullmatch(pattern, row[0])
+        if match is None:
+            errors.append(f"row {row[0]!r} does not read as {pivot['row']!r}")
+            continue
+        wanted = dict(pivot["where"], **dict(zip(fields, match.groups())))
+        for i, method in method_columns:
+            source = [r for r in src_rows if r[col["method"]] == method
+                      and all(r[col[k]] == v for k, v in wanted.items())]
+            if not source:
+                errors.append(f"{row[0]!r} {header[i]!r}: no row {dict(wanted, method=method)} in {pivot['source']}")
+            elif row[i] != fill(pivot["cell"], source[0]):
+                errors.append(f"{row[0]!r} {header[i]!r}: README {row[i]!r}, {pivot['source']} {fill(pivot['cell'], source[0])!r}")
+    return errors
+
+
+def test_pivot_errors_name_the_drifted_cell_and_skip_other_columns():
+    src_header = ["dataset", "labels", "method", "seeds", "FID", "cc"]
+    src_rows = [["mnist", "20", "gan", "3", "1.50 ± 0.10", "90.0 ± 1.0"], ["mnist", "50", "gan", "3", "1.20 ± 0.20", "95.0 ± 0.5"],
+                ["svhn", "20", "gan", "3", "9.99", "10.0"]]
+    pivot = dict(row="{labels} (seeds 0-2)", cell="{FID} ({cc:mean})", where={"dataset": "mnist", "seeds": "3"}, source="s.md")
+    header = ["labels", "gan", "published gan"]
+    assert pivot_errors(header, [["20 (seeds 0-2)", "1.50 ± 0.10 (90.0)", "anything"]], pivot, src_header, src_rows) == []
+    assert pivot_errors(header, [["50 (seeds 0-2)", "1.20 ± 0.20 (90.0)", "x"], ["200 (seeds 0-2)", "1", "x"], ["50 (seeds 0-4)", "1", "x"]],
+                        pivot, src_header, src_rows) == [
+        "'50 (seeds 0-2)' 'gan': README '1.20 ± 0.20 (90.0)', s.md '1.20 ± 0.20 (95.0)'",
+        "'200 (seeds 0-2)' 'gan': no row {'dataset': 'mnist', 'seeds': '3', 'labels': '200', 'method': 'gan'} in s.md",
+        "row '50 (seeds 0-4)' does not read as '{labels} (seeds 0-2)'"]
+    assert pivot_errors(["labels", "wgan"], [["20 (seeds 0-2)", "1"]], pivot, src_header, src_rows) == [
+        "no column of ['labels', 'wgan'] names a method of s.md"]
+
+
+def test_readme_pivot_tables_match_the_committed_tables(repo):
+    """README's pivots by label count quote the committed tables too (PIVOTS says which)."""
+    tables = {header[0]: (line, header, rows) for line, header, rows in markdown_tables((repo / "README.md").read_text())
+              if header and header[0] in PIVOTS}
+    assert set(tables) == set(PIVOTS), f"README lost a pivot table: {sorted(set(PIVOTS) - set(tables))}"
+    problems = []
+    for first, (line, header, rows) in tables.items():
+        pivot = PIVOTS[first]
+        [(_, src_header, src_rows)] = markdown_tables((repo / pivot["source"]).read_text())[:1]
+        problems += [f"README.md:{line}: {e}" for e in pivot_errors(header, rows, pivot, src_header, src_rows)]
+    if problems:
+        pytest.fail("README's pivot tables quote the committed tables wrongly:\n" + "\n".join(problems))
+
+
 def test_quote_errors_name_the_drifted_cell_and_the_missing_row():
     sources = [("t.md", ["dataset", "method", "seed", "FID"], [["mnist", "gan", "0", "1.00"], ["mnist", "gan", "1", "2.00"]])]
     assert quote_errors(["method", "seed", "FID"], [["gan", "0", "1.00"]], sources) == []
@@ -75,7 +154,7 @@ def test_quote_errors_name_the_drifted_cell_and_the_missing_row():
 
 def test_readme_result_tables_match_the_committed_tables(repo):
     """Every README table with a `method` column is a result table and must quote one
-    committed table; its other tables (pivots by label count, lists of files) are not checked."""
+    committed table; pivots by label count are checked below, lists of files not at all."""
     sources = source_tables(repo)
     result_tables = [(line, header, rows) for line, header, rows in markdown_tables((repo / "README.md").read_text())
                      if "method" in header]
