@@ -267,3 +267,12 @@ def test_accuracy_does_not_depend_on_the_evaluation_batch_size(arch_name):
     acc, pred = accuracy(model, images, labels, arch)
     assert (pred == one_batch.argmax(1).numpy()).all()
     assert acc == pytest.approx(float((one_batch.argmax(1) == labels).float().mean()))
+
+
+def test_confusion_matrix_counts_true_by_predicted_and_per_class_accuracy_reads_its_diagonal():
+    from semigan.training.loop import confusion_matrix, per_class_accuracy
+    labels, pred = np.array([0, 0, 0, 1, 1, 2]), np.array([0, 1, 1, 1, 1, 0])
+    confusion = confusion_matrix(labels, pred, 4)
+    assert confusion.tolist() == [[1, 2, 0, 0], [0, 2, 0, 0], [1, 0, 0, 0], [0, 0, 0, 0]]
+    accuracy = per_class_accuracy(confusion)
+    assert accuracy[:3] == pytest.approx([1 / 3, 1.0, 0.0]) and np.isnan(accuracy[3])  # class 3: no images

@@ -21,7 +21,7 @@ from .data.store import load_meta, load_images
 from .divergence import DivergenceRule, diagnose
 from .models import get_architecture
 from .splits import read_split
-from .training.loop import RunSpec, accuracy, pick_device
+from .training.loop import RunSpec, accuracy, confusion_matrix, per_class_accuracy, pick_device
 
 
 def _test_accuracy(weights: dict, model: dict, arch, images, labels, device) -> tuple[float, np.ndarray]:
@@ -62,10 +62,8 @@ def evaluate_run(model_path: Path, data_dir: Path, split_path: Path | None = Non
         small_acc, _ = _test_accuracy(model["classifier_small_val"], model, arch, images, labels, device)
         small_val = dict(model["selection_small_val"], test_accuracy=small_acc,
                          test_error_pct=100.0 * (1.0 - small_acc))
-    confusion = np.zeros((model["n_classes"],) * 2, dtype=np.int64)
-    np.add.at(confusion, (test.labels, pred), 1)  # rows: true class, columns: predicted
-    per_class = {meta["classes"][k]: float(confusion[k, k] / confusion[k].sum())
-                 for k in range(model["n_classes"])}
+    confusion = confusion_matrix(test.labels, pred, model["n_classes"])
+    per_class = dict(zip(meta["classes"], per_class_accuracy(confusion)))
     last = model["history"][-1]
     reasons = diagnose(model["history"], model["n_classes"], rule)
     return {

@@ -173,6 +173,21 @@ def accuracy(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor,
     return float((pred == labels).float().mean()), pred.cpu().numpy()
 
 
+def confusion_matrix(labels: np.ndarray, pred: np.ndarray, n_classes: int) -> np.ndarray:
+    """Counts, rows the true class and columns the predicted one: which class took the images a
+    class lost (a sub-mode absorbed by another cluster, issue 17), which per-class accuracy alone
+    does not say."""
+    confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(confusion, (labels, pred), 1)
+    return confusion
+
+
+def per_class_accuracy(confusion: np.ndarray) -> list[float]:
+    """The fraction of each true class predicted as itself (NaN for a class with no images)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return [float(x) for x in np.diag(confusion) / confusion.sum(axis=1)]
+
+
 def _atomic_torch_save(obj, path: Path) -> None:
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
@@ -398,9 +413,8 @@ class Trainer(TrainingLoop):
         row = {"val_acc": ema_acc, "val_acc_raw": raw_acc}
         # Per-class accuracy of the EMA weights: a run that absorbs a sub-mode of one class into
         # another (MNIST-100 `ssl_gan`, issue 17) shows in one column, and when it happens.
-        for k in range(self.n_classes):
-            in_class = self.val_labels == k
-            row[f"val_acc_class{k}"] = float(torch.from_numpy(ema_pred[in_class] == k).float().mean())
+        confusion = confusion_matrix(self.val_labels, ema_pred, self.n_classes)
+        row.update({f"val_acc_class{k}": acc for k, acc in enumerate(per_class_accuracy(confusion))})
         if self.small_val is not None:  # float32 mean, as accuracy() computes it
             hits = ema_pred[self.small_val] == self.val_labels[self.small_val]
             row["val_acc_small"] = float(torch.from_numpy(hits).float().mean())
