@@ -45,7 +45,9 @@ def source_tables(repo: Path) -> list[tuple[str, list[str], list[list[str]]]]:
 
 def quote_errors(header: list[str], rows: list[list[str]], sources) -> list[str] | None:
     """None when no source table has every column of `header` (not a quoted table); else the
-    cells that differ from, or rows that are missing in, the first source table that has them."""
+    cells that differ from, or rows that are missing in, the first source table that has them,
+    and the source rows left out of a setting (dataset × labels) the README quotes: a run that
+    lands must reach README too."""
     for name, src_header, src_rows in sources:
         if not set(header) <= set(src_header):
             continue
@@ -60,6 +62,11 @@ def quote_errors(header: list[str], rows: list[list[str]], sources) -> list[str]
                 continue
             errors += [f"{dict(zip(keys, key))} {column!r}: README {value!r}, {name} {source[src_header.index(column)]!r}"
                        for column, value in zip(header, row) if value != source[src_header.index(column)]]
+        settings = [k for k in keys if k not in ("method", "seed")]
+        quoted = {tuple(row[header.index(k)] for k in keys) for row in rows}
+        quoted_settings = {key[:len(settings)] for key in quoted}  # KEYS puts the settings first
+        errors += [f"{dict(zip(keys, key))}: in {name}, not in README (which quotes this setting's other rows)"
+                   for key in index if settings and key[:len(settings)] in quoted_settings and key not in quoted]
         return errors
     return None
 
@@ -150,6 +157,11 @@ def test_quote_errors_name_the_drifted_cell_and_the_missing_row():
     assert drift == ["{'method': 'gan', 'seed': '1'} 'FID': README '2.50', t.md '2.00'",
                      "{'method': 'gan', 'seed': '2'}: no such row in t.md"]
     assert quote_errors(["method", "IS"], [["gan", "9"]], sources) is None  # not a quote of t.md
+    # a quoted setting (dataset) must list all of its rows; a setting not quoted at all may be left out
+    sources = [("t.md", ["dataset", "method", "seed", "FID"],
+                [["mnist", "gan", "0", "1.00"], ["mnist", "gan", "1", "2.00"], ["svhn", "gan", "0", "5.00"]])]
+    assert quote_errors(["dataset", "method", "seed", "FID"], [["mnist", "gan", "1", "2.00"]], sources) == [
+        "{'dataset': 'mnist', 'method': 'gan', 'seed': '0'}: in t.md, not in README (which quotes this setting's other rows)"]
 
 
 def test_readme_result_tables_match_the_committed_tables(repo):
