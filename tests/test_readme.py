@@ -78,7 +78,8 @@ def quote_errors(header: list[str], rows: list[list[str]], sources) -> list[str]
 PIVOTS = {
     "labels (validation)": dict(source="results/cpu/paper/improved_gan_table1.md",
                                 row="{labels} ({validation images})",
-                                cell="{test error % (best val)} / {test error % (final EMA)}", where={}),
+                                cell="{test error % (best val)} / {test error % (final EMA)}",
+                                where={"dataset": "mnist", "seeds": "3"}),
     "labels": dict(source="results/cpu/tables/generation_summary.md", row="{labels} (seeds 0-2)",
                    cell="{domain FID ↓} ({class-consistency % ↑:mean})", where={"dataset": "mnist", "seeds": "3"}),
 }
@@ -86,10 +87,16 @@ PIVOTS = {
 
 def pivot_errors(header: list[str], rows: list[list[str]], pivot: dict, src_header: list[str],
                  src_rows: list[list[str]]) -> list[str]:
-    """The pivot cells that differ from the cell the pivot's template builds from the source,
-    the rows whose first cell does not match the template or has no source row, and a pivot
-    with no method column (nothing checked)."""
+    """What makes a README pivot differ from the source it quotes: a cell that differs from
+    the cell the pivot's template builds from its source row, a row whose first cell does not
+    match the template, a row with no source row or with several (the pivot's `where` is too
+    loose), a source row of a method column that the pivot leaves out, a template naming a
+    column the source lacks, and a pivot with no method column (nothing checked)."""
     fields = re.findall(r"{([^}:]+)(?::mean)?}", pivot["row"])
+    cell_fields = re.findall(r"{([^}:]+)(?::mean)?}", pivot["cell"])
+    unknown = [f for f in [*fields, *cell_fields, *pivot["where"]] if f not in src_header]
+    if unknown:
+        return [f"{pivot['source']} has no column {unknown} (its columns: {src_header})"]
     pattern = re.escape(pivot["row"])
     for field in fields:
         pattern = pattern.replace(re.escape("{" + field + "}"), "(.+?)", 1)
@@ -103,48 +110,72 @@ def pivot_errors(header: list[str], rows: list[list[str]], pivot: dict, src_head
         return re.sub(r"{([^}:]+)(:mean)?}",
                       lambda m: row[col[m[1]]].split(" ± ")[0] if m[2] else row[col[m[1]]], template)
 
-    errors = []
+    errors, quoted = [], set()
     for row in rows:
         match = re.fullmatch(pattern, row[0])
         if match is None:
             errors.append(f"row {row[0]!r} does not read as {pivot['row']!r}")
             continue
+        quoted.add(match.groups())
         wanted = dict(pivot["where"], **dict(zip(fields, match.groups())))
         for i, method in method_columns:
             source = [r for r in src_rows if r[col["method"]] == method
                       and all(r[col[k]] == v for k, v in wanted.items())]
             if not source:
                 errors.append(f"{row[0]!r} {header[i]!r}: no row {dict(wanted, method=method)} in {pivot['source']}")
+            elif len(source) > 1:
+                errors.append(f"{row[0]!r} {header[i]!r}: {len(source)} rows {dict(wanted, method=method)} in "
+                              f"{pivot['source']} (narrow the pivot's `where`)")
             elif row[i] != fill(pivot["cell"], source[0]):
                 errors.append(f"{row[0]!r} {header[i]!r}: README {row[i]!r}, {pivot['source']} {fill(pivot['cell'], source[0])!r}")
+    shown = {method for _, method in method_columns}
+    for r in src_rows:
+        key = tuple(r[col[f]] for f in fields)
+        if (r[col["method"]] in shown and key not in quoted
+                and all(r[col[k]] == v for k, v in pivot["where"].items())):
+            errors.append(f"{pivot['source']} has {dict(pivot['where'], **dict(zip(fields, key)), method=r[col['method']])}, "
+                          f"README's pivot has no row {fill(pivot['row'], r)!r}")
     return errors
 
 
 def test_pivot_errors_name_the_drifted_cell_and_skip_other_columns():
     src_header = ["dataset", "labels", "method", "seeds", "FID", "cc"]
-    src_rows = [["mnist", "20", "gan", "3", "1.50 ± 0.10", "90.0 ± 1.0"], ["mnist", "50", "gan", "3", "1.20 ± 0.20", "95.0 ± 0.5"],
-                ["svhn", "20", "gan", "3", "9.99", "10.0"]]
+    # the svhn row comes first: a check that ignored `where` would read it for 20 labels
+    src_rows = [["svhn", "20", "gan", "3", "9.99", "10.0"],
+                ["mnist", "20", "gan", "3", "1.50 ± 0.10", "90.0 ± 1.0"], ["mnist", "50", "gan", "3", "1.20 ± 0.20", "95.0 ± 0.5"]]
     pivot = dict(row="{labels} (seeds 0-2)", cell="{FID} ({cc:mean})", where={"dataset": "mnist", "seeds": "3"}, source="s.md")
     header = ["labels", "gan", "published gan"]
-    assert pivot_errors(header, [["20 (seeds 0-2)", "1.50 ± 0.10 (90.0)", "anything"]], pivot, src_header, src_rows) == []
+    both = [["20 (seeds 0-2)", "1.50 ± 0.10 (90.0)", "anything"], ["50 (seeds 0-2)", "1.20 ± 0.20 (95.0)", "x"]]
+    assert pivot_errors(header, both, pivot, src_header, src_rows) == []
     assert pivot_errors(header, [["50 (seeds 0-2)", "1.20 ± 0.20 (90.0)", "x"], ["200 (seeds 0-2)", "1", "x"], ["50 (seeds 0-4)", "1", "x"]],
                         pivot, src_header, src_rows) == [
         "'50 (seeds 0-2)' 'gan': README '1.20 ± 0.20 (90.0)', s.md '1.20 ± 0.20 (95.0)'",
         "'200 (seeds 0-2)' 'gan': no row {'dataset': 'mnist', 'seeds': '3', 'labels': '200', 'method': 'gan'} in s.md",
-        "row '50 (seeds 0-4)' does not read as '{labels} (seeds 0-2)'"]
+        "row '50 (seeds 0-4)' does not read as '{labels} (seeds 0-2)'",
+        "s.md has {'dataset': 'mnist', 'seeds': '3', 'labels': '20', 'method': 'gan'}, README's pivot has no row '20 (seeds 0-2)'"]
     assert pivot_errors(["labels", "wgan"], [["20 (seeds 0-2)", "1"]], pivot, src_header, src_rows) == [
         "no column of ['labels', 'wgan'] names a method of s.md"]
+    loose = dict(pivot, where={})  # mnist and svhn both match 20 labels
+    assert pivot_errors(header, both, loose, src_header, src_rows)[0] == (
+        "'20 (seeds 0-2)' 'gan': 2 rows {'labels': '20', 'method': 'gan'} in s.md (narrow the pivot's `where`)")
+    assert pivot_errors(header, both, dict(pivot, cell="{IS}"), src_header, src_rows) == [
+        f"s.md has no column ['IS'] (its columns: {src_header})"]
 
 
 def test_readme_pivot_tables_match_the_committed_tables(repo):
     """README's pivots by label count quote the committed tables too (PIVOTS says which)."""
-    tables = {header[0]: (line, header, rows) for line, header, rows in markdown_tables((repo / "README.md").read_text())
-              if header and header[0] in PIVOTS}
-    assert set(tables) == set(PIVOTS), f"README lost a pivot table: {sorted(set(PIVOTS) - set(tables))}"
+    found = [(line, header, rows) for line, header, rows in markdown_tables((repo / "README.md").read_text())
+             if header and header[0] in PIVOTS]
+    firsts = [header[0] for _, header, _ in found]
+    assert sorted(firsts) == sorted(PIVOTS), (
+        f"README's pivot tables by first column are {firsts}, expected one each of {sorted(PIVOTS)}")
+    tables = {header[0]: (line, header, rows) for line, header, rows in found}
     problems = []
     for first, (line, header, rows) in tables.items():
         pivot = PIVOTS[first]
-        [(_, src_header, src_rows)] = markdown_tables((repo / pivot["source"]).read_text())[:1]
+        src_tables = markdown_tables((repo / pivot["source"]).read_text())
+        assert src_tables, f"{pivot['source']} (the source of README's pivot {first!r}) has no table"
+        _, src_header, src_rows = src_tables[0]
         problems += [f"README.md:{line}: {e}" for e in pivot_errors(header, rows, pivot, src_header, src_rows)]
     if problems:
         pytest.fail("README's pivot tables quote the committed tables wrongly:\n" + "\n".join(problems))

@@ -63,7 +63,7 @@ def evaluate_run(model_path: Path, data_dir: Path, split_path: Path | None = Non
         small_val = dict(model["selection_small_val"], test_accuracy=small_acc,
                          test_error_pct=100.0 * (1.0 - small_acc))
     confusion = confusion_matrix(test.labels, pred, model["n_classes"])
-    per_class = dict(zip(meta["classes"], per_class_accuracy(confusion)))
+    per_class = dict(zip(meta["classes"], per_class_accuracy(confusion), strict=True))
     last = model["history"][-1]
     reasons = diagnose(model["history"], model["n_classes"], rule)
     return {
