@@ -85,6 +85,9 @@ PIVOTS = {
 }
 
 
+TEMPLATE_FIELD = re.compile(r"{([^}:]+)(:mean)?}")  # {column} or {column:mean} (the mean of "mean ± std")
+
+
 def pivot_errors(header: list[str], rows: list[list[str]], pivot: dict, src_header: list[str],
                  src_rows: list[list[str]]) -> list[str]:
     """What makes a README pivot differ from the source it quotes: a cell that differs from
@@ -92,8 +95,8 @@ def pivot_errors(header: list[str], rows: list[list[str]], pivot: dict, src_head
     match the template, a row with no source row or with several (the pivot's `where` is too
     loose), a source row of a method column that the pivot leaves out, a template naming a
     column the source lacks, and a pivot with no method column (nothing checked)."""
-    fields = re.findall(r"{([^}:]+)(?::mean)?}", pivot["row"])
-    cell_fields = re.findall(r"{([^}:]+)(?::mean)?}", pivot["cell"])
+    fields = [m[1] for m in TEMPLATE_FIELD.finditer(pivot["row"])]
+    cell_fields = [m[1] for m in TEMPLATE_FIELD.finditer(pivot["cell"])]
     unknown = [f for f in [*fields, *cell_fields, *pivot["where"]] if f not in src_header]
     if unknown:
         return [f"{pivot['source']} has no column {unknown} (its columns: {src_header})"]
@@ -107,8 +110,10 @@ def pivot_errors(header: list[str], rows: list[list[str]], pivot: dict, src_head
         return [f"no column of {header} names a method of {pivot['source']}"]
 
     def fill(template: str, row: list[str]) -> str:
-        return re.sub(r"{([^}:]+)(:mean)?}",
-                      lambda m: row[col[m[1]]].split(" ± ")[0] if m[2] else row[col[m[1]]], template)
+        return TEMPLATE_FIELD.sub(lambda m: row[col[m[1]]].split(" ± ")[0] if m[2] else row[col[m[1]]], template)
+
+    def selected(row: list[str], wanted: dict) -> bool:
+        return all(row[col[k]] == v for k, v in wanted.items())
 
     errors, quoted = [], set()
     for row in rows:
@@ -119,8 +124,7 @@ def pivot_errors(header: list[str], rows: list[list[str]], pivot: dict, src_head
         quoted.add(match.groups())
         wanted = dict(pivot["where"], **dict(zip(fields, match.groups())))
         for i, method in method_columns:
-            source = [r for r in src_rows if r[col["method"]] == method
-                      and all(r[col[k]] == v for k, v in wanted.items())]
+            source = [r for r in src_rows if selected(r, dict(wanted, method=method))]
             if not source:
                 errors.append(f"{row[0]!r} {header[i]!r}: no row {dict(wanted, method=method)} in {pivot['source']}")
             elif len(source) > 1:
@@ -131,8 +135,7 @@ def pivot_errors(header: list[str], rows: list[list[str]], pivot: dict, src_head
     shown = {method for _, method in method_columns}
     for r in src_rows:
         key = tuple(r[col[f]] for f in fields)
-        if (r[col["method"]] in shown and key not in quoted
-                and all(r[col[k]] == v for k, v in pivot["where"].items())):
+        if r[col["method"]] in shown and key not in quoted and selected(r, pivot["where"]):
             errors.append(f"{pivot['source']} has {dict(pivot['where'], **dict(zip(fields, key)), method=r[col['method']])}, "
                           f"README's pivot has no row {fill(pivot['row'], r)!r}")
     return errors
@@ -169,10 +172,9 @@ def test_readme_pivot_tables_match_the_committed_tables(repo):
     firsts = [header[0] for _, header, _ in found]
     assert sorted(firsts) == sorted(PIVOTS), (
         f"README's pivot tables by first column are {firsts}, expected one each of {sorted(PIVOTS)}")
-    tables = {header[0]: (line, header, rows) for line, header, rows in found}
     problems = []
-    for first, (line, header, rows) in tables.items():
-        pivot = PIVOTS[first]
+    for line, header, rows in found:
+        first, pivot = header[0], PIVOTS[header[0]]
         src_tables = markdown_tables((repo / pivot["source"]).read_text())
         assert src_tables, f"{pivot['source']} (the source of README's pivot {first!r}) has no table"
         _, src_header, src_rows = src_tables[0]
