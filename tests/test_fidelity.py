@@ -97,25 +97,32 @@ def test_extractor_width_is_saved_and_restored(mnist, tmp_path):
     assert torch.equal(predict(loaded, test[:200]), predict(narrow, test[:200]))
 
 
-def test_metric_speed_benchmark_times_the_evaluated_metrics(mnist_dir, extractor, tmp_path):
+@pytest.fixture(scope="module")
+def tiny_generator(mnist_dir, tmp_path_factory):
+    """A 2-step conditional generator on MNIST-100: enough to run every metric on."""
+    from semigan.generation.train import GenSpec, GenTrainConfig, train_gan_run
+    from semigan.splits import make_split, write_split
+
+    out = tmp_path_factory.mktemp("tiny_generator")
+    write_split(make_split(load_images(mnist_dir, "train").labels, 100, 100, seed=0), out / "split.npz", {})
+    cfg = GenTrainConfig(steps=2, batch_size=8, g_width=8, d_width=8, log_every=1, checkpoint_every=1)
+    spec = GenSpec("smoke", "mnist", 100, 0, "cgan_full", "all", train=cfg)
+    train_gan_run(spec, mnist_dir, out / "split.npz", out / "g.pt", out / "ckpt.pt", out / "history.csv")
+    return out / "g.pt", spec
+
+
+def test_metric_speed_benchmark_times_the_evaluated_metrics(mnist_dir, extractor, tiny_generator, tmp_path):
     import json
 
     from semigan.fidelity.speed import metric_speed
     from semigan.generation.evaluate import SAMPLE_SEED
-    from semigan.generation.train import GenSpec, GenTrainConfig, balanced_classes, generate, load_generator, train_gan_run
-    from semigan.splits import make_split, write_split
+    from semigan.generation.train import balanced_classes, generate, load_generator
 
-    split = make_split(load_images(mnist_dir, "train").labels, 100, 100, seed=0)
-    write_split(split, tmp_path / "split.npz", {})
-    cfg = GenTrainConfig(steps=2, batch_size=8, g_width=8, d_width=8, log_every=1, checkpoint_every=1)
-    spec = GenSpec("smoke", "mnist", 100, 0, "cgan_full", "all", train=cfg)
-    train_gan_run(spec, mnist_dir, tmp_path / "split.npz", tmp_path / "g.pt", tmp_path / "ckpt.pt",
-                  tmp_path / "history.csv")
-    r = metric_speed(tmp_path / "g.pt", mnist_dir, extractor[1], 300, tmp_path / "speed.json")
+    r = metric_speed(tiny_generator[0], mnist_dir, extractor[1], 300, tmp_path / "speed.json")
     assert json.loads((tmp_path / "speed.json").read_text())["n_samples"] == 300
     assert r["seconds_metrics_cold_cache"] > 0 and r["seconds_metrics_warm_cache"] > 0
     assert r["meets_target"] == (r["seconds_metrics_cold_cache"] <= r["target_seconds"])
-    g, _ = load_generator(tmp_path / "g.pt")
+    g, _ = load_generator(tiny_generator[0])
     samples = generate(g, balanced_classes(300, 10), 300, SAMPLE_SEED)
     reference = _nchw(load_images(mnist_dir, "test").images)
     direct = domain_metrics(samples, reference, "mnist-test", extractor[1], tmp_path / "cache")
@@ -173,3 +180,32 @@ def test_recorded_sha256_reads_the_record_and_names_a_broken_one(tmp_path):
     (tmp_path / "mnist.json").write_text('{"dataset": "mnist"}')
     with pytest.raises(UsageError, match=r"mnist.json: not a domain-extractor record with a 'sha256'.*git checkout"):
         recorded_sha256(tmp_path / "mnist.json")
+
+
+
+def test_gan_evaluation_logs_each_part_before_it_runs_with_the_seconds_it_records(
+        mnist_dir, extractor, tiny_generator, tmp_path, monkeypatch):
+    """An evaluation can take an hour on a CPU: its log names each part before the part starts
+    and then how long it took, the same seconds the result records. A fake clock gives each
+    part a distinct duration and counts its reads, which places every log line in time."""
+    import re
+    from types import SimpleNamespace
+
+    from semigan.generation import evaluate
+
+    ticks = iter([0.0, 1.4, 10.0, 12.6, 20.0, 25.2, 30.0, 37.9])  # parts of 1.4, 2.6, 5.2, 7.9 s
+    reads = []
+    monkeypatch.setattr(evaluate, "time", SimpleNamespace(perf_counter=lambda: reads.append(1) or next(ticks)))
+    lines: list[tuple[int, str]] = []
+    model, spec = tiny_generator
+    m = evaluate.evaluate_gan_run(model, mnist_dir, extractor[1], tmp_path / "cache", 200, None, False,
+                                  tmp_path / "samples.png", inception=False,
+                                  log=lambda msg: lines.append((len(reads), msg)))
+    parts = ["generate", "domain", "inception", "class_consistency"]
+    assert m["metric_seconds_by_part"] == pytest.approx(dict(zip(parts, [1.4, 2.6, 5.2, 7.9])))
+    run = re.escape(f"[{spec.name}]")
+    assert [n for n, _ in lines] == [0, 2, 2, 4, 4, 6, 6, 8]  # each start before its part's first clock read
+    assert [msg for _, msg in lines[1::2]] == [f"[{spec.name}] {p} done in {s} s" for p, s in zip(parts, [1, 3, 5, 8])]
+    assert all(re.fullmatch(rf"{run} {p}.* \.\.\.", msg) for p, (_, msg) in zip(parts, lines[::2]))
+    assert m["inception"]["computed"] is False and "inception_datasets" in m["inception"]["reason"]
+    assert m["domain"]["n_samples"] == 200 and (tmp_path / "samples.png").is_file()

@@ -6,8 +6,10 @@ classifier, and a sample grid (rows = classes)."""
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -57,22 +59,30 @@ def evaluation_samples(g, blob: dict, data_dir: Path, n_samples: int):
     return generate(g, classes, n_samples, SAMPLE_SEED), classes, reference
 
 
+def _stderr(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
 def evaluate_gan_run(model_path: Path, data_dir: Path, extractor: Path, cache_root: Path,
                      n_samples: int, inception_weights: str | None, allow_download: bool,
-                     grid_out: Path, inception: bool = True) -> dict:
+                     grid_out: Path, inception: bool = True, log: Callable[[str], None] = _stderr) -> dict:
     """`inception=False`: the profile leaves this dataset out of the Inception metrics (each
     needs a 299×299 Inception forward per image); the result then says so. The seconds each
-    part took are recorded (metric_seconds), since on a CPU they can exceed the training's."""
+    part took are recorded (metric_seconds), since on a CPU they can exceed the training's, and
+    each part's start and end are logged, so a run's log shows where an hour-long
+    evaluation is, as the training loop's does."""
     seconds: dict[str, float] = {}
+    g, blob = load_generator(model_path)
+    spec = GenSpec.from_dict(blob["spec"])
 
-    def timed(name, fn):
+    def timed(name, fn, detail=""):
+        log(f"[{spec.name}] {name}{detail} ...")
         start = time.perf_counter()
         out = fn()
         seconds[name] = time.perf_counter() - start
+        log(f"[{spec.name}] {name} done in {seconds[name]:.0f} s")
         return out
 
-    g, blob = load_generator(model_path)
-    spec = GenSpec.from_dict(blob["spec"])
     meta = load_meta(data_dir)
     k = blob["n_classes"]
     samples, classes, reference = timed("generate", lambda: evaluation_samples(g, blob, data_dir, n_samples))
@@ -81,7 +91,9 @@ def evaluate_gan_run(model_path: Path, data_dir: Path, extractor: Path, cache_ro
     skip = None if inception else (f"not requested for {spec.dataset} "
                                    "(generation.inception_datasets of this profile leaves it out)")
     inception = timed("inception", lambda: inception_metrics(samples, reference, ref_name, inception_weights,
-                                                             cache_root, allow_download, skip_reason=skip))
+                                                             cache_root, allow_download, skip_reason=skip),
+                      "" if skip else f": {len(samples)} samples, and {len(reference)} test images unless"
+                                      f" their features are cached under {cache_root}, through a 299×299 Inception")
     if spec.conditional:
         consistency = timed("class_consistency", lambda: class_consistency(extractor, samples, classes,
                                                                            meta["classes"]))
