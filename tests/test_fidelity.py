@@ -182,7 +182,6 @@ def test_recorded_sha256_reads_the_record_and_names_a_broken_one(tmp_path):
         recorded_sha256(tmp_path / "mnist.json")
 
 
-
 def test_gan_evaluation_logs_each_part_before_it_runs_with_the_seconds_it_records(
         mnist_dir, extractor, tiny_generator, tmp_path, monkeypatch):
     """An evaluation can take an hour on a CPU: its log names each part before the part starts

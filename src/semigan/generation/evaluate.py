@@ -6,7 +6,6 @@ classifier, and a sample grid (rows = classes)."""
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Callable
@@ -19,6 +18,7 @@ from .. import provenance
 from ..atomic import atomic_path
 from ..data.store import load_meta, load_images
 from ..fidelity.metrics import class_consistency, domain_metrics, inception_metrics
+from ..training.loop import log_to_stderr
 from .train import GenSpec, balanced_classes, generate, load_generator
 
 SAMPLE_SEED = 12345  # the same z for every run: metrics and grids compare like with like
@@ -59,13 +59,9 @@ def evaluation_samples(g, blob: dict, data_dir: Path, n_samples: int):
     return generate(g, classes, n_samples, SAMPLE_SEED), classes, reference
 
 
-def _stderr(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
 def evaluate_gan_run(model_path: Path, data_dir: Path, extractor: Path, cache_root: Path,
                      n_samples: int, inception_weights: str | None, allow_download: bool,
-                     grid_out: Path, inception: bool = True, log: Callable[[str], None] = _stderr) -> dict:
+                     grid_out: Path, inception: bool = True, log: Callable[[str], None] = log_to_stderr) -> dict:
     """`inception=False`: the profile leaves this dataset out of the Inception metrics (each
     needs a 299×299 Inception forward per image); the result then says so. The seconds each
     part took are recorded (metric_seconds), since on a CPU they can exceed the training's, and

@@ -206,6 +206,11 @@ def _set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def log_to_stderr(msg: str) -> None:
+    """Every job's progress line: stderr, flushed, so a job's log file follows it live."""
+    print(msg, file=sys.stderr, flush=True)
+
+
 class TrainingLoop:
     """The loop every trainer shares, classification and generation alike: step timing, EMA by
     half-life, the divergence check and log line every `log_every` steps, history rows, full
@@ -215,7 +220,7 @@ class TrainingLoop:
 
     def __init__(self, spec: RunIdentity, log=None):
         self.spec, self.cfg = spec, spec.train
-        self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+        self.log = log or log_to_stderr
         self.device = pick_device()
         self.step = 0
         self.wall = 0.0  # seconds of training, summed over resumed sessions
