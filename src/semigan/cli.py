@@ -320,7 +320,10 @@ def _training_files(s: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     p = argparse.ArgumentParser(prog="semigan", description=__doc__)
+    p.add_argument("--version", action="version", version=f"semigan {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("download", help="fetch (verified) and decode a dataset")
