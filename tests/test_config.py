@@ -308,3 +308,66 @@ def test_preflight_cells_stand_for_every_run_of_the_profile(params):
     overlapping = [{"datasets": {"mnist": [20]}, "methods": ["ssl_gan"], "seeds": [0, 1]},
                    {"datasets": {"mnist": [20]}, "methods": ["ssl_gan"], "seeds": [1, 2]}]  # run seed1 in both
     assert stand_in_seeds(overlapping) == {Cell("mnist", 20, "ssl_gan", 0): [0], Cell("mnist", 20, "ssl_gan", 1): [1, 2]}
+
+
+def _params_text_with(repo, *replacements) -> str:
+    """params.yaml as written by hand: each (old, new) replaced once in its text."""
+    text = (repo / "params.yaml").read_text()
+    for old, new in replacements:
+        assert old in text, old
+        text = text.replace(old, new, 1)
+    return text
+
+
+EXPONENTS = [  # as a user writes them; YAML 1.1 (PyYAML) reads each as a string
+    ("hparams: {lr: 0.003, beta1: 0.5}\n    per_dataset: &conv_lr", "hparams: {lr: 3e-4, beta1: 0.5}\n    per_dataset: &conv_lr"),
+    ("gen_eps: 1.0e-8", "gen_eps: 1e-8"),
+    ("loss_growth: 100 ", "loss_growth: 1.0e6 "),
+    ("ema_halflife: 1000 ", "ema_halflife: 1e3 "),
+    ("n_samples: 10000 ", "n_samples: 1e4 "),  # an integer setting
+]
+
+
+def test_numbers_in_exponent_form_are_numbers(repo, tmp_path):
+    """3e-4, 1e-8 and 1.0e6 are numbers for semigan as for DVC (YAML 1.2), in the schema's
+    settings and in the methods' hyper-parameters, down to each run's spec."""
+    from dvc.utils.serialize import parse_yaml
+
+    path = tmp_path / "params.yaml"
+    path.write_text(_params_text_with(repo, *EXPONENTS))
+    raw = load_params(path, profile="cpu")
+    assert raw["methods"]["supervised"]["hparams"]["lr"] == "3e-4"  # what PyYAML hands over
+    dvc = parse_yaml(path.read_text(), str(path))
+    assert dvc["methods"]["supervised"]["hparams"]["lr"] == 3e-4 and dvc["evaluation"]["loss_growth"] == 1e6
+
+    eff = resolve(raw)
+    assert eff["methods"]["supervised"]["hparams"]["lr"] == 3e-4
+    assert eff["evaluation"]["loss_growth"] == 1e6 and eff["train"]["ema_halflife"] == 1000.0
+    assert eff["generation"]["n_samples"] == 10000 and isinstance(eff["generation"]["n_samples"], int)
+    from semigan.config import run_spec
+
+    spec = run_spec(eff, "mnist", 100, "supervised", 0)
+    assert spec["hparams"]["lr"] == 3e-4 and isinstance(spec["hparams"]["lr"], float)
+    assert run_spec(eff, "mnist", 100, "ssl_gan", 0)["hparams"]["gen_eps"] == 1e-8
+    assert raw["methods"]["supervised"]["hparams"]["lr"] == "3e-4"  # the caller's dict is left as it was
+
+
+@pytest.mark.parametrize("old, new, named", [
+    ("hparams: {lr: 0.003, beta1: 0.5}\n    per_dataset: &conv_lr", "hparams: {lr: abc, beta1: 0.5}\n    per_dataset: &conv_lr",
+     "methods.supervised.hparams.lr: 'abc' is not a number; expected float"),
+    ("gen_eps: 1.0e-8", "gen_eps: 1e-8x", "profiles.cpu.methods.ssl_gan.per_dataset.mnist.hparams.gen_eps: '1e-8x' "
+     "is not a number or null; expected float | None"),
+    ("feature_matching: auto", "feature_matching: 2", "methods.ssl_gan.hparams.feature_matching: 2 is not a string"),
+    ("ema_halflife: 1000 ", "ema_halflife: abc ", "at train.ema_halflife: 'abc' is not of type 'number'"),
+    ("n_samples: 10000 ", "n_samples: 1.0005e3 ", "at generation.n_samples: '1.0005e3' is not of type 'integer'"),
+])
+def test_a_value_that_is_not_a_number_is_named_with_the_type_expected(repo, tmp_path, capsys, old, new, named):
+    from semigan.cli import main
+
+    path = tmp_path / "params.yaml"
+    path.write_text(_params_text_with(repo, (old, new)))
+    with pytest.raises(ParamsError) as err:
+        resolve(load_params(path, profile="cpu"))
+    assert named in str(err.value)
+    assert main(["check-params", "--params", str(path), "--profile", "cpu"]) == 2
+    assert named in capsys.readouterr().err

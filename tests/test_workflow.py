@@ -244,6 +244,27 @@ def test_bad_params_fail_before_any_job(repo, tmp_path):
     assert "Traceback" not in out.stderr and 'File "' not in out.stderr  # one line, not a traceback
 
 
+def test_numbers_in_exponent_form_reach_the_jobs_and_other_values_stop_the_dry_run(repo, tmp_path):
+    """Snakemake loads params.yaml as YAML 1.1, where `3e-4` is a string: the job still gets
+    the number, and a value that is no number is named, with the type expected, before any job."""
+    lr = "hparams: {lr: 0.003, beta1: 0.5}\n    per_dataset: &conv_lr"
+    work = _workdir(repo, tmp_path)
+    hand = (repo / "params.yaml").read_text().replace(lr, lr.replace("0.003", "3e-4"), 1)
+    assert "lr: 3e-4" in hand
+    (work / "params.yaml").write_text(hand)  # as written by hand, not re-dumped
+    out = _run(["snakemake", "-n", "-p", "--config", "profile=smoke"], work).stdout
+    trains = re.findall(r"semigan train [^\n]*", out)
+    mnist = [t for t in trains if '"method": "supervised"' in t and '"dataset": "mnist"' in t]
+    assert len(mnist) == 1 and '"lr": 0.0003}' in mnist[0], trains
+
+    (work / "params.yaml").write_text(hand.replace("lr: 3e-4", "lr: abc", 1))
+    out = _run(["snakemake", "-n", "--config", "profile=smoke"], work, check=False)
+    assert out.returncode == 1 and "Job stats" not in out.stdout
+    assert ("params.yaml: error: methods.supervised.hparams.lr: 'abc' is not a number; expected float"
+            in out.stderr), out.stderr
+    assert "Traceback" not in out.stderr
+
+
 def test_grid_typo_names_the_word_without_a_traceback(repo, tmp_path):
     """Issue 15 case 3, through Snakemake: the misspelt method, its block and the known methods."""
     work = _workdir(repo, tmp_path, edit=lambda p: p["profiles"]["cpu"]["grid"][0].update(

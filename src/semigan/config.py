@@ -4,6 +4,11 @@ The file holds base settings and named profiles; the effective configuration is 
 deep-merged with the selected profile. Everything is checked before any job runs: the
 schema (keys, types, enums), then the profile name, the grid and each method's
 hyper-parameters, each error naming the offending key and what was expected.
+
+Numbers are read as YAML 1.2 reads them, by every reader of params.yaml: Snakemake and
+`semigan` load it with PyYAML (YAML 1.1), which leaves `3e-4` or `1.0e6` a string, while DVC
+(YAML 1.2) reads a number. `resolve` turns such a string into its number wherever the schema
+or a method's hyper-parameter class expects one, and names any other value there.
 """
 
 from __future__ import annotations
@@ -12,7 +17,9 @@ import copy
 import dataclasses
 import itertools
 import json
+import re
 import sys
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +51,101 @@ def _explain(error):
     return _explain(max(causes or error.context, key=lambda c: len(c.absolute_path)))
 
 
+# A float in YAML 1.2's core schema (inf and nan left out: never a setting)
+_YAML12_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
+
+
+def yaml12_number(value):
+    """The number a YAML 1.2 reader sees in a string that YAML 1.1 left unread (`3e-4`), else None."""
+    if isinstance(value, str) and _YAML12_FLOAT.fullmatch(value.strip()):
+        return float(value)
+    return None
+
+
+def _leaf_errors(errors):
+    for error in errors:
+        yield error
+        yield from _leaf_errors(error.context or ())
+
+
+def _numbers_where_the_schema_wants_them(config: dict) -> dict:
+    """A copy of config in which each string the schema rejects for want of a number (or an
+    integer) and that YAML 1.2 reads as one is that number."""
+    config = copy.deepcopy(config)
+    validator = jsonschema.Draft202012Validator(load_schema())
+    for error in _leaf_errors(validator.iter_errors(config)):
+        types = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
+        number = yaml12_number(error.instance) if error.validator == "type" else None
+        if number is None or not {"number", "integer"} & set(types):
+            continue
+        if "number" not in types:  # an integer setting: 1e3 is 1000, 1.5e0 stays an error
+            if not number.is_integer():
+                continue
+            number = int(number)
+        *parents, key = error.absolute_path
+        node = config
+        for p in parents:
+            node = node[p]
+        node[key] = number
+    return config
+
+
+def _hparam_layers(config: dict):
+    """(dotted params.yaml path, hparams dict, method) of every hyper-parameter block, in the
+    base settings and in every profile."""
+    roots = [("", config)] + [(f"profiles.{name}.", p) for name, p in (config.get("profiles") or {}).items()
+                              if isinstance(p, dict)]
+    for prefix, root in roots:
+        for method, m in (root.get("methods") or {}).items():
+            if not isinstance(m, dict):
+                continue
+            if isinstance(m.get("hparams"), dict):
+                yield f"{prefix}methods.{method}.hparams", m["hparams"], method
+            for dataset, per in (m.get("per_dataset") or {}).items():
+                if isinstance(per, dict) and isinstance(per.get("hparams"), dict):
+                    yield f"{prefix}methods.{method}.per_dataset.{dataset}.hparams", per["hparams"], method
+
+
+def _type_name(hint) -> str:
+    return getattr(hint, "__name__", None) or str(hint)
+
+
+def _type_hparams(config: dict) -> None:
+    """Each hyper-parameter against its type in the method's class (the registry is the one
+    place that types them): a YAML 1.2 number written as a string becomes that number (in
+    place); a value of another type is named with the type expected."""
+    from .methods import METHODS
+
+    for where, hparams, method in _hparam_layers(config):
+        if method not in METHODS:
+            continue  # named by _check_registered_names
+        cls = METHODS[method].hparams_class
+        hints = typing.get_type_hints(cls)
+        for key, value in list(hparams.items()):
+            if key not in hints:
+                continue  # named by parse_hparams
+            allowed = typing.get_args(hints[key]) or (hints[key],)
+            if value is None and type(None) in allowed:
+                continue
+            if float in allowed or int in allowed:
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    continue
+                number = yaml12_number(value)
+                if number is not None and (float in allowed or number.is_integer()):
+                    hparams[key] = number if float in allowed else int(number)
+                    continue
+                expected = "a number" + (" or null" if type(None) in allowed else "")
+            elif str in allowed:
+                if isinstance(value, str):
+                    continue
+                expected = "a string"
+            else:
+                continue
+            default = {f.name: f.default for f in dataclasses.fields(cls)}.get(key)
+            raise ParamsError(f"{where}.{key}: {value!r} is not {expected}; expected {_type_name(hints[key])}, "
+                              f"the type of {method}'s {key} (default {default!r})")
+
+
 def validate_schema(config: dict) -> None:
     validator = jsonschema.Draft202012Validator(load_schema())
     errors = [_explain(e) for e in validator.iter_errors(config)]
@@ -67,7 +169,9 @@ def deep_merge(base: dict, patch: dict) -> dict:
 def resolve(config: dict, warn=None) -> dict:
     """Validate and return the effective configuration of the selected profile. `warn`
     receives advice that does not stop the run (default: printed to stderr)."""
+    config = _numbers_where_the_schema_wants_them(config)
     validate_schema(config)
+    _type_hparams(config)
     name = config["profile"]
     profiles = config["profiles"]
     if name not in profiles:
