@@ -371,3 +371,16 @@ def test_a_value_that_is_not_a_number_is_named_with_the_type_expected(repo, tmp_
     assert named in str(err.value)
     assert main(["check-params", "--params", str(path), "--profile", "cpu"]) == 2
     assert named in capsys.readouterr().err
+
+
+def test_defaults_need_no_local_folder_and_every_smoke_dataset_is_public(params):
+    """A fresh clone with internet runs the smoke profile as it is: no mirror by default, and
+    every dataset the smoke grids need has an official URL for each of its files."""
+    from semigan.data.sources import DATASETS
+
+    assert params["data"]["mirror"] is None and not params["data"].get("fixtures")
+    eff = resolve(dict(params, profile="smoke"))
+    needed = {c.dataset for c in grid_cells(eff) + generation_cells(eff)}
+    assert {"mnist", "cifar10"} <= needed
+    assert all(f.url for d in needed for f in DATASETS[d].files), needed
+    assert not any(f.url for f in DATASETS["cifar10_jpeg"].files)  # the cpu profile's JPEG copy: a mirror only

@@ -1,13 +1,17 @@
 """Data sources: checksums (published md5 or md5 of decompressed bytes), corrupt files,
-missing mirrors, and each reader on real (mirror) or synthetic files in the real format."""
+missing mirrors, downloads from the official URL (served locally), and each reader on real
+(mirror) or synthetic files in the real format."""
 
+import functools
 import gzip
 import hashlib
+import http.server
 import io
 import json
 import pickle
 import shutil
 import tarfile
+import threading
 from dataclasses import replace
 
 import numpy as np
@@ -88,9 +92,93 @@ def test_download_path_verifies_checksum(tmp_path):
     assert not (tmp_path / "cache" / "other.bin").exists()
 
 
-def test_mirror_only_dataset_without_mirror_says_so(tmp_path):
-    with pytest.raises(MirrorError, match="no public URL.*cifar10-jpeg"):
+def test_mirror_only_dataset_without_mirror_says_where_to_get_it(tmp_path):
+    with pytest.raises(MirrorError) as err:
         fetch_dataset(sources.get_source("cifar10_jpeg"), tmp_path, None)
+    message = str(err.value)
+    assert "no mirror is set ($SEMIGAN_MIRROR or data.mirror) to read cifar10-jpeg.tar.gz" in message
+    assert "cifar10_jpeg has no public download" in message
+    assert "https://www.cs.toronto.edu/~kriz/cifar.html" in message  # the official CIFAR-10 instead
+    assert "put it in <mirror>/cifar10-jpeg/ and point $SEMIGAN_MIRROR" in message
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def serve(tmp_path):
+    """serve(folder) → the base URL of an HTTP server on 127.0.0.1 that serves that folder."""
+    servers = []
+
+    def start(folder) -> str:
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                                 functools.partial(_QuietHandler, directory=str(folder)))
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_port}/"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def _official_url_at(monkeypatch, name: str, base: str) -> sources.DatasetSource:
+    """Point a registered dataset's official URLs at `base` (same file names); no mirror set."""
+    official = sources.get_source(name)
+    folder = official.files[0].url.rsplit("/", 1)[0] + "/"
+    assert folder.startswith("http") and all(f.url == folder + f.name for f in official.files)
+    monkeypatch.setitem(sources.DATASETS, name, replace(
+        official, files=tuple(replace(f, url=base + f.name) for f in official.files)))
+    monkeypatch.delenv(fetch.MIRROR_ENV, raising=False)
+    return official
+
+
+def test_without_a_mirror_mnist_is_downloaded_verified_and_decoded(tmp_path, monkeypatch, serve, mirror, mnist_dir):
+    """The default path of a user's machine, end to end through `semigan download`: no mirror,
+    the official URLs (here served from 127.0.0.1 with the mirror's bytes), each file verified
+    against the published checksums, and the arrays those of the same release read from a mirror."""
+    from semigan.cli import main
+
+    base = serve(mirror / "mnist")
+    official = _official_url_at(monkeypatch, "mnist", base)
+    out, downloads = tmp_path / "data" / "mnist", tmp_path / "downloads"
+    assert main(["download", "mnist", "--out", str(out), "--downloads", str(downloads)]) == 0
+
+    meta = load_meta(out)
+    assert sorted(meta["files"]) == sorted(f.name for f in official.files)
+    for name, how in meta["files"].items():
+        assert how.startswith(f"download {base}{name} (md5 of decompressed bytes "), how  # re-gzipped copy
+        assert (downloads / "mnist" / name).is_file()
+    assert (meta["n_train"], meta["n_test"], meta["image_shape"]) == (60000, 10000, [28, 28, 1])
+    assert meta["train_class_counts"] == list(official.train_class_counts)
+    for part in ("train", "test"):
+        got, ref = load_images(out, part), load_images(mnist_dir, part)  # sha256 checked against meta.json
+        assert np.array_equal(got.images, ref.images) and np.array_equal(got.labels, ref.labels)
+
+
+def test_a_download_that_fails_says_where_to_get_the_files(tmp_path, monkeypatch, serve, capsys):
+    """The official host answers 404 (or cannot be reached): the error names the URL, the
+    reason and where to get the files by hand, and nothing is left in the download cache."""
+    from semigan.cli import main
+
+    (tmp_path / "empty").mkdir()
+    base = serve(tmp_path / "empty")
+    _official_url_at(monkeypatch, "fashion_mnist", base)
+    with pytest.raises(fetch.DownloadError) as err:
+        prepare_dataset("fashion_mnist", tmp_path / "fm", tmp_path / "dl", mirror=None)
+    message = str(err.value)
+    assert f"could not download {base}train-images-idx3-ubyte.gz (HTTP 404: " in message
+    assert "from http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/" in message
+    assert "put them in <mirror>/fashion-mnist/ and point $SEMIGAN_MIRROR (or data.mirror" in message
+    assert list((tmp_path / "dl").rglob("*")) == [tmp_path / "dl" / "fashion_mnist"]
+    assert not (tmp_path / "fm" / "meta.json").exists()
+
+    assert main(["download", "fashion_mnist", "--out", str(tmp_path / "fm"), "--downloads", str(tmp_path / "dl")]) == 2
+    err_text = capsys.readouterr().err
+    assert "semigan download: error: could not download" in err_text and "Traceback" not in err_text
 
 
 def test_unknown_dataset_lists_known(tmp_path, capsys):

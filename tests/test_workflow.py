@@ -309,11 +309,36 @@ def test_every_rule_calls_the_package(repo):
             assert re.search(r'"\(?semigan ', block.split("shell:")[1]), f"{name}: {block.splitlines()[0]} does not call semigan"
 
 
+def _downloads(dry_run_output: str) -> dict[str, str]:
+    """dataset → its `semigan download` command in a dry run's printed shell commands."""
+    return {m.group(1): m.group(0) for m in re.finditer(r"semigan download (\w+) [^\n]*", dry_run_output)}
+
+
+def test_smoke_data_comes_from_the_official_urls_by_default_and_offline_from_mirror_and_fixture(repo, tmp_path, mirror):
+    """A user's smoke run downloads every dataset from its official URL (no mirror, nothing
+    to edit); CI, without internet, reads MNIST and Fashion-MNIST from the mirror and stands in
+    for CIFAR-10 with its official-format fixture, in folders of its own."""
+    env = dict(os.environ, SEMIGAN_MIRROR="")
+    work = _workdir(repo, tmp_path, profile="smoke")
+    downloads = _downloads(_run(["snakemake", "-n", "-p"], work, env=env).stdout)
+    assert set(downloads) == {"mnist", "fashion_mnist", "cifar10"}
+    assert not any("--mirror" in d or "--fixture" in d for d in downloads.values()), downloads
+
+    (tmp_path / "ci").mkdir()
+    work = _workdir(repo, tmp_path / "ci", profile="smoke", mirror=mirror, edit=lambda p: p["data"].update(fixtures=True))
+    downloads = _downloads(_run(["snakemake", "-n", "-p"], work, env=env).stdout)
+    assert "--fixture" in downloads["cifar10"] and "--mirror" not in downloads["cifar10"]
+    for dataset in ("mnist", "fashion_mnist"):
+        assert f"--mirror {mirror}" in downloads[dataset] and "--fixture" not in downloads[dataset]
+    assert all(f"--out resources/fixtures/data/{d}" in cmd for d, cmd in downloads.items())  # never the real data
+
+
 @pytest.mark.slow
 def test_smoke_dag_through_dvc_repro(repo, tmp_path, mirror):
-    """dvc repro runs the whole smoke DAG on real MNIST, Fashion-MNIST and the CIFAR-10 JPEG copy; a second repro
-    does nothing; changing one method's param re-runs only that method's jobs."""
-    work = _workdir(repo, tmp_path, profile="smoke", mirror=mirror)
+    """dvc repro runs the whole smoke DAG offline, as CI does: real MNIST and Fashion-MNIST from
+    the mirror, CIFAR-10 as its official-format fixture; a second repro does nothing; changing
+    one method's param re-runs only that method's jobs."""
+    work = _workdir(repo, tmp_path, profile="smoke", mirror=mirror, edit=lambda p: p["data"].update(fixtures=True))
     env = dict(os.environ, SEMIGAN_MIRROR="")
     _run(["git", "init", "-q"], work)
     _run(["dvc", "init", "-q"], work)
@@ -335,10 +360,10 @@ def test_smoke_dag_through_dvc_repro(repo, tmp_path, mirror):
     assert m["provenance"]["train"]["packages"]["torch"] and m["config"]["method"] == "ssl_gan"
     assert (work / "dvc.lock").exists()
     report = (work / "results" / "smoke" / "report.md").read_text()
-    assert "| smoke | cifar10_jpeg | 4000 | 200 | ssl_gan | 1 |" in report  # labels, validation images, method
+    assert "| smoke | cifar10 | 4000 | 200 | ssl_gan | 1 |" in report  # labels, validation images, method
     assert "![Test error vs number of labels](figures/error_vs_labels.png)" in report
     assert (work / "results" / "smoke" / "figures" / "error_vs_labels.pdf").stat().st_size > 0
-    assert "JPEG" in report  # the lossy copy's note reaches the page
+    assert "SYNTHETIC FIXTURE, NOT DATA" in report  # the fixture's note reaches the page
     gen = work / "results" / "smoke" / "generation" / "mnist" / "n100"
     for method in ("gan", "cgan_labeled", "cgan_pseudo", "ssl_cgan", "cgan_full"):
         g = json.loads((gen / method / "seed0" / "metrics.json").read_text())

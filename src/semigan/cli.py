@@ -330,7 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("dataset")
     s.add_argument("--out", required=True, help="folder for train.npz, test.npz, meta.json")
     s.add_argument("--downloads", required=True, help="cache of verified original files")
-    s.add_argument("--mirror", default=None, help="local mirror folder (else official URLs)")
+    s.add_argument("--mirror", default=None, help="local mirror folder, one sub-folder per dataset (default: $SEMIGAN_MIRROR, else the official URLs)")
     s.add_argument("--imagefolder", default=None, help="your own train|test/<class>/ images")
     s.add_argument("--fixture", action="store_true",
                    help="synthetic files in the official format instead of the data (the paper preflight)")
@@ -514,7 +514,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from .aggregate import MetricsError
     from .config import ParamsError
-    from .data.fetch import ChecksumError, MirrorError
+    from .data.fetch import ChecksumError, DownloadError, MirrorError
     from .data.readers import CorruptFileError
     from .data.store import CacheError
     from .divergence import DivergenceError
@@ -523,7 +523,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         args.func(args)
-    except (ParamsError, MetricsError, ChecksumError, MirrorError, CorruptFileError,
+    except (ParamsError, MetricsError, ChecksumError, MirrorError, DownloadError, CorruptFileError,
             UnknownNameError, ReferenceError, UsageError, DivergenceError, CacheError) as exc:
         print(f"semigan {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -179,6 +179,9 @@ def resolve(config: dict, warn=None) -> dict:
     base = {k: v for k, v in config.items() if k != "profiles"}
     patch = {k: v for k, v in profiles[name].items() if k != "description"}
     effective = deep_merge(base, patch)
+    if effective["data"].get("fixtures"):  # synthetic files never share a folder with real data
+        effective["data"] = dict(effective["data"], root=f"{FIXTURES_ROOT}/data",
+                                 downloads=f"{FIXTURES_ROOT}/downloads", splits=f"{FIXTURES_ROOT}/splits")
     if effective.get("preflight"):
         effective = preflight_of(effective)
     _check_registered_names(effective)
@@ -204,6 +207,7 @@ def resolve(config: dict, warn=None) -> dict:
     return effective
 
 
+FIXTURES_ROOT = "resources/fixtures"  # data.fixtures: the data cache of a run with synthetic stand-ins
 PREFLIGHT_ROOT = "resources/preflight"  # fixtures and the preflight's data cache: never the real data root
 PREFLIGHT_SAMPLES = 200  # generated images per generation evaluation in a preflight
 PREFLIGHT_SUFFIX = "-preflight"  # of a preflight's profile name

@@ -133,10 +133,11 @@ def bench_target_args(wildcards):
 
 def source_args(wildcards):
     """--mirror / --imagefolder for `semigan download`, only those that are set; in a
-    preflight, --fixture for a dataset with a fixture (official CIFAR-10, SVHN) that the mirror
-    does not have (the others are read or downloaded as in a real run)."""
+    preflight or with data.fixtures (CI without internet), --fixture for a dataset with a fixture
+    (official CIFAR-10, SVHN) that the mirror does not have (the others are read or downloaded
+    as in a real run)."""
     folder = CFG["datasets"].get(wildcards.dataset, {}).get("imagefolder")
-    if (CFG.get("preflight") and not folder and wildcards.dataset in FIXTURES
+    if ((CFG.get("preflight") or CFG["data"].get("fixtures")) and not folder and wildcards.dataset in FIXTURES
             and not mirror_has(wildcards.dataset, CFG["data"]["mirror"])):
         return "--fixture"
     args = []

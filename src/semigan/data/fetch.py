@@ -11,12 +11,13 @@ import os
 import shutil
 import sys
 import tempfile
+import urllib.error
 import urllib.request
 from pathlib import Path
 
 from .readers import CorruptFileError, gunzip_bytes
 from ..hashing import file_digest
-from .sources import DATASETS, DatasetSource, RemoteFile
+from .sources import DATASETS, DatasetSource, RemoteFile, where_to_get
 
 MIRROR_ENV = "SEMIGAN_MIRROR"
 
@@ -27,6 +28,10 @@ class ChecksumError(ValueError):
 
 class MirrorError(FileNotFoundError):
     """The configured mirror folder or a file expected in it is missing."""
+
+
+class DownloadError(OSError):
+    """An official URL that could not be reached or did not serve the file."""
 
 
 def md5_of(path: Path) -> str:
@@ -108,10 +113,10 @@ def fetch_file(source: DatasetSource, remote: RemoteFile, cache_dir: Path,
         origin = mirror / source.mirror_subdir / remote.name
         if not origin.is_file():
             raise MirrorError(f"mirror file {origin} not found; expected "
-                              f"{mirror}/{source.mirror_subdir}/{remote.name}")
+                              f"{mirror}/{source.mirror_subdir}/{remote.name}. {where_to_get(source)}")
     elif remote.url is None:
-        raise MirrorError(f"dataset {source.name!r} has no public URL: set data.mirror (or "
-                          f"${MIRROR_ENV}) to a folder holding {source.mirror_subdir}/{remote.name}")
+        raise MirrorError(f"no mirror is set (${MIRROR_ENV} or data.mirror) to read {remote.name} from. "
+                          f"{where_to_get(source)}")
     fd, tmp_name = tempfile.mkstemp(dir=cache_dir, prefix=f".{remote.name}.", suffix=".part")
     os.close(fd)
     tmp = Path(tmp_name)
@@ -120,7 +125,13 @@ def fetch_file(source: DatasetSource, remote: RemoteFile, cache_dir: Path,
             shutil.copyfile(origin, tmp)
             where = f"mirror {origin}"
         else:
-            _download(remote.url, tmp)
+            try:
+                _download(remote.url, tmp)
+            except (urllib.error.URLError, OSError) as exc:  # HTTP errors, DNS, refused, timeouts
+                reason = (f"HTTP {exc.code}: {exc.reason}" if isinstance(exc, urllib.error.HTTPError)
+                          else getattr(exc, "reason", None) or exc)
+                raise DownloadError(f"could not download {remote.url} ({reason}). "
+                                    f"{where_to_get(source)}") from exc
             where = f"download {remote.url}"
         how = verify(tmp, remote)
         os.replace(tmp, final)

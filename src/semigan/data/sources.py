@@ -1,8 +1,9 @@
 """Where each dataset comes from: official URLs, checksums and the reader that decodes it.
 
 The checksums are the official ones. Gzipped IDX files also carry the md5 of their
-decompressed bytes, so a mirror that re-gzipped the originals (as ../shared/datasets did)
-is accepted exactly when its content is byte-identical.
+decompressed bytes, so a mirror that re-gzipped the originals is accepted exactly when its
+content is byte-identical. `where` says where a user gets the files by hand when they
+cannot be downloaded (every error that stops a download quotes it).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class DatasetSource:
     reader: Callable  # (dict name -> Path) -> readers.Arrays
     classes: tuple[str, ...]
     mirror_subdir: str
+    where: str = ""  # where the files are published (or, without a public URL, what they are)
     note: str = ""
     lossy: bool = False
     # Training images per class of the official release, so split feasibility (labels +
@@ -46,11 +48,12 @@ _IDX_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
 
 
 def _idx_dataset(name: str, base_url: str, md5s: tuple[str, ...], raw_md5s: tuple[str, ...],
-                 classes: tuple[str, ...], mirror_subdir: str, train_class_counts: tuple[int, ...]) -> DatasetSource:
+                 classes: tuple[str, ...], mirror_subdir: str, where: str,
+                 train_class_counts: tuple[int, ...]) -> DatasetSource:
     """MNIST-style release: the four gzipped IDX files under one URL."""
     files = tuple(RemoteFile(f, base_url + f, md5, raw)
                   for f, md5, raw in zip(_IDX_FILES, md5s, raw_md5s))
-    return DatasetSource(name, files, readers.read_idx_dataset, classes, mirror_subdir,
+    return DatasetSource(name, files, readers.read_idx_dataset, classes, mirror_subdir, where=where,
                          train_class_counts=train_class_counts)
 
 
@@ -62,6 +65,7 @@ DATASETS: dict[str, DatasetSource] = {
         ("6bbc9ace898e44ae57da46a324031adb", "a25bea736e30d166cdddb491f175f624",
          "2646ac647ad5339dbf082846283269ea", "27ae3e4e09519cfbb04c329615203637"),
         tuple(str(i) for i in range(10)), "mnist",
+        f"{_MNIST_URL} (the files of http://yann.lecun.com/exdb/mnist/)",
         (5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949)),
     "fashion_mnist": _idx_dataset(
         "fashion_mnist", _FASHION_URL,
@@ -70,7 +74,8 @@ DATASETS: dict[str, DatasetSource] = {
         ("f4a8712d7a061bf5bd6d2ca38dc4d50a", "9018921c3c673c538a1fc5bad174d6f9",
          "8181f5470baa50b63fa0f6fddb340f0a", "15d484375f8d13e6eb1aabb0c3f46965"),
         ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-         "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"), "fashion-mnist", (6000,) * 10),
+         "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"), "fashion-mnist",
+        f"{_FASHION_URL} (listed at https://github.com/zalandoresearch/fashion-mnist)", (6000,) * 10),
     "cifar10": DatasetSource(
         name="cifar10",
         files=(
@@ -82,6 +87,7 @@ DATASETS: dict[str, DatasetSource] = {
         classes=("airplane", "automobile", "bird", "cat", "deer",
                  "dog", "frog", "horse", "ship", "truck"),
         mirror_subdir="cifar10",
+        where="https://www.cs.toronto.edu/~kriz/cifar.html (the CIFAR-10 python version)",
         train_class_counts=(5000,) * 10,
     ),
     "svhn": DatasetSource(
@@ -95,6 +101,7 @@ DATASETS: dict[str, DatasetSource] = {
         reader=readers.read_svhn_mat,
         classes=tuple(str(i) for i in range(10)),
         mirror_subdir="svhn",
+        where="http://ufldl.stanford.edu/housenumbers/ (format 2: cropped digits)",
         train_class_counts=(4948, 13861, 10585, 8497, 7458, 6882, 5727, 5595, 5045, 4659),
     ),
     # A user image folder registered as an example: CIFAR-10 re-encoded as JPEG (lossy).
@@ -105,12 +112,26 @@ DATASETS: dict[str, DatasetSource] = {
         classes=("airplane", "automobile", "bird", "cat", "deer",
                  "dog", "frog", "horse", "ship", "truck"),
         mirror_subdir="cifar10-jpeg",
+        where=("CIFAR-10 re-encoded as 32×32 JPEG files (train|test/<class>/NNNN.jpg), the copy the cpu "
+               "profile's CIFAR numbers were measured on. For official numbers use the dataset `cifar10` "
+               "(downloaded from https://www.cs.toronto.edu/~kriz/cifar.html); for a JPEG copy of your own, "
+               "set `datasets.cifar10_jpeg.imagefolder` to its folder or .tar.gz"),
         lossy=True,
         train_class_counts=(5000,) * 10,
         note="CIFAR-10 (JPEG copy): lossy re-encoding, original order not kept; "
              "not comparable to official CIFAR-10 numbers.",
     ),
 }
+
+
+def where_to_get(source: DatasetSource) -> str:
+    """Where a user gets a dataset's files by hand, and how the suite then finds them."""
+    files = ", ".join(f.name for f in source.files)
+    point = "point $SEMIGAN_MIRROR (or data.mirror in params.yaml) at <mirror>"
+    if all(f.url for f in source.files):
+        return f"Get {files} from {source.where or 'its publisher'}, put them in <mirror>/{source.mirror_subdir}/ and {point}."
+    return (f"{source.name} has no public download: it is {source.where}. If you have {files}, "
+            f"put it in <mirror>/{source.mirror_subdir}/ and {point}.")
 
 
 def get_source(name: str) -> DatasetSource:
