@@ -1,15 +1,17 @@
-"""Synthetic files in a dataset's official release format, for the paper preflight.
+"""Synthetic files in a dataset's official release format, for the preflight and for runs
+without internet (CI's smoke DAG: `data.fixtures`).
 
-Official CIFAR-10 and SVHN are not in the local mirror and cannot be downloaded here, yet a
-paper-profile run must be proven to read them before anyone spends GPU hours. A fixture is
+Official CIFAR-10 and SVHN may be neither in a mirror nor reachable (a machine offline), yet a
+paper-profile run must be proven to read them before anyone spends GPU hours, and CI must run
+the smoke DAG through CIFAR-10's reader. A fixture is
 written in exactly the format the registered reader decodes (CIFAR-10's pickled python
 batches in `cifar-10-python.tar.gz`, SVHN's `train_32x32.mat`/`test_32x32.mat` with digit 0
 stored as label 10), with the official training-set class counts, so splits, shapes and
 memory are those of the real data. Images are noise tinted per class (a classifier can
 learn a little in a few steps); the test set is smaller than the official one, so that
 evaluating a full-width network on it stays affordable on a CPU. None of it is data: the
-cache written from a fixture says so in its meta.json, and the preflight keeps it in its own
-folders.
+cache written from a fixture says so in its meta.json, and a run that uses fixtures keeps its
+data in folders of its own (resources/preflight, resources/fixtures).
 """
 
 from __future__ import annotations
