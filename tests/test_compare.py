@@ -202,9 +202,13 @@ def test_findings_state_each_claim_with_its_verdict_in_either_orientation():
     assert not_run == [claims[3]]
     text = findings_markdown(found, not_run)
     assert "| mnist | 100 | ssl_gan beats supervised | test error % (best val) ↓ | 3 | -29.00 [" in text
-    assert "**Hold at 95 %** (1 of 3): ssl_gan beats supervised" in text
+    assert "**Hold at 95 %** (1 of 3): ssl_gan beats supervised at mnist 100" in text
     assert "**Reversed at 95 % (B beats A)** (2 of 3)" in text
-    assert "Not run in this profile: ssl_gan beats supervised (test error % (best val), svhn, 1000 labels)." in text
+    assert "Not run in this profile: ssl_gan beats supervised at svhn 1000 (test error % (best val))." in text
+    # q: Benjamini-Hochberg over the claims tested, never below p, the largest p unchanged
+    assert (found.q_value >= found.p_value - 1e-12).all()
+    assert found.q_value[found.p_value.idxmax()] == pytest.approx(found.p_value.max())
+    assert found.q_value.min() > found.p_value.min()
     with pytest.raises(KeyError, match="is_domain"):
         Claim("mnist", 100, "a", "b", "is_domain")  # a claim names a compared metric
 

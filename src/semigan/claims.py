@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
+from scipy import stats
 
 from .compare import BETTER, diff_text, metric_of, p_text
 
@@ -87,16 +89,25 @@ def findings(comparisons: pd.DataFrame, claims: tuple[Claim, ...] = CLAIMS) -> t
             not_run.append(claim)
             continue
         rows.append({**r, "claim": claim.text, "holds": r["verdict"] == BETTER})
-    return pd.DataFrame(rows), not_run
+    table = pd.DataFrame(rows)
+    if len(table):  # several claims at 95 % each: the false discovery rate over the claims tested
+        p = table["p_value"].to_numpy(dtype=float)
+        tested = ~np.isnan(p)
+        table["q_value"] = np.nan
+        if tested.any():
+            table.loc[tested, "q_value"] = stats.false_discovery_control(p[tested], method="bh")
+    return table, not_run
 
 
 def findings_markdown(table: pd.DataFrame, not_run: list[Claim]) -> str:
     """The findings table: the block the README quotes verbatim."""
-    lines = ["| dataset | labels | claim | metric | seeds | mean A − B [95 % CI] | p | P(A beats B) | verdict | holds at 95 % |",
-             "| --- | ---: | --- | --- | ---: | --- | ---: | ---: | --- | --- |"]
+    lines = ["| dataset | labels | claim | metric | seeds | mean A − B [95 % CI] | p | q (BH) | P(A beats B) | verdict "
+             "| holds at 95 % |",
+             "| --- | ---: | --- | --- | ---: | --- | ---: | ---: | ---: | --- | --- |"]
     for r in table.to_dict("records"):
         lines.append(f"| {r['dataset']} | {r['n_labels']} | {r['claim']} | {metric_of(r['metric']).heading} | "
-                     f"{r['n_seeds']} | {diff_text(r)} | {p_text(r['p_value'])} | {r['prob_a_beats_b']:.2f} | "
+                     f"{r['n_seeds']} | {diff_text(r)} | {p_text(r['p_value'])} | {p_text(r['q_value'])} | "
+                     f"{r['prob_a_beats_b']:.2f} | "
                      f"{r['verdict']} | {'yes' if r['holds'] else 'no'} |")
     if table.empty:
         lines = ["_None of the suite's claims has runs in this profile._"]
@@ -104,14 +115,14 @@ def findings_markdown(table: pd.DataFrame, not_run: list[Claim]) -> str:
         lines += [""] + holds_summary(table)
     if not_run:
         lines += ["", "Not run in this profile: " + "; ".join(
-            f"{c.text} ({metric_of(c.metric).label}, {c.dataset}, {c.n_labels} labels)" for c in not_run) + "."]
+            f"{c.text} at {c.dataset} {c.n_labels} ({metric_of(c.metric).label})" for c in not_run) + "."]
     return "\n".join(lines) + "\n"
 
 
 def holds_summary(table: pd.DataFrame) -> list[str]:
     """Bullet lines: which claims hold at 95 %, which are not separated, which are contradicted."""
     def names(rows):
-        return "; ".join(f"{r['claim']} ({metric_of(r['metric']).label}, {r['dataset']}, {r['n_labels']} labels)"
+        return "; ".join(f"{r['claim']} at {r['dataset']} {r['n_labels']} ({metric_of(r['metric']).label})"
                          for r in rows) or "none"
 
     records = table.to_dict("records") if not table.empty else []
@@ -121,5 +132,12 @@ def holds_summary(table: pd.DataFrame) -> list[str]:
         "Reversed at 95 % (B beats A)": [r for r in records if r["verdict"] == "worse"],
         "No verdict (too few seeds)": [r for r in records if str(r["verdict"]).startswith("no verdict")],
     }
-    return [f"- **{head}** ({len(rows)} of {len(records)}): {names(rows)}." for head, rows in groups.items()
-            if rows or head.startswith("Hold")]
+    lines = [f"- **{head}** ({len(rows)} of {len(records)}): {names(rows)}." for head, rows in groups.items()
+             if rows or head.startswith("Hold")]
+    held = groups["Hold at 95 %"]
+    fdr = [r for r in held if r["q_value"] <= 0.05]
+    lines.append(f"- Of the {len(held)} that hold, {len(fdr)} still hold with the false discovery rate over "
+                 f"the {sum(pd.notna(r['q_value']) for r in records)} claims tested held at 5 % "
+                 f"(Benjamini-Hochberg q ≤ 0.05)"
+                 + (f"; not: {names([r for r in held if r not in fdr])}." if len(fdr) < len(held) else "."))
+    return lines

@@ -296,5 +296,6 @@ NOTE = (f"A − B is taken per seed (both methods on the same split); CI: t-inte
         f"p: paired t-test (Wilcoxon signed-rank from {WILCOXON_MIN_SEEDS} seeds on); P(A beats B): over "
         f"every pair of a seed of A and a seed of B, ties half; verdict at 95 % from the t-interval, "
         f"direction from the metric (↓ lower is better, ↑ higher); none below {MIN_SEEDS_FOR_VERDICT} seeds; "
-        f"seeds for 80 % power: paired t-test at the observed mean / sd of the differences. Diverged "
+        f"seeds for 80 % power: paired t-test at the observed mean / sd of the differences (more than "
+        f"{MAX_SEEDS_SEARCHED}: inf in comparisons.csv). Diverged "
         f"runs are left out of the pairs and counted.")

@@ -84,7 +84,8 @@ def build_report(profile: str, runs_csv: Path, summary_md: Path, paper_md: Path,
             "",
             "The suite's claims, each tested by a paired comparison over the seeds both methods ran "
             "(every method of a seed trains on the same split). A claim holds when the 95 % interval "
-            "of its mean difference excludes zero in its favour.",
+            "of its mean difference excludes zero in its favour; q is the Benjamini-Hochberg adjusted p over "
+            "the claims in the table (the false discovery rate when they are read together).",
             "",
             Path(findings_md).read_text().rstrip(),
             "",
