@@ -255,3 +255,81 @@ def test_readme_findings_are_the_generated_findings(repo):
     generated = (repo / "results" / "cpu" / "tables" / "findings.md").read_text().strip()
     assert generated in match.group(1), (
         "README's '## Findings' section differs from results/cpu/tables/findings.md: copy the file in verbatim")
+
+
+# -- prose cannot contradict the verdicts ---------------------------------------------------------
+VERB = re.compile(r"\b(beats?|outperforms?|(?:is |are )?better than|(?:is |are )?worse than|not separated)\b")
+
+
+def _mentions(text: str, names) -> list[tuple[int, str]]:
+    """(position, name) of each name in the text, as a word (backticks allowed around it)."""
+    found = [(m.start(), name) for name in names for m in re.finditer(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text)]
+    return sorted(found)
+
+
+def prose_contradictions(text: str, comparisons: pd.DataFrame) -> list[str]:
+    """Sentences of a page's prose that state a verdict no paired comparison gives: "A beats /
+    is better than B" needs a comparison where A is better than B, "A is worse than B" one where
+    it is worse, "A and B are not separated" one where they are not separated — on the dataset the
+    sentence names, if it names one. Tables, code and the generated "## Findings" section are not
+    prose; a sentence naming fewer than two methods states no comparison."""
+    from semigan.figures import DATASET_TITLES
+
+    text = re.sub(r"^## Findings\n.*?(?=^## |\Z)", "", text, flags=re.M | re.S)
+    text = re.sub(r"^```.*?^```", "", text, flags=re.M | re.S)
+    prose = " ".join(line for line in text.splitlines() if not line.lstrip().startswith("|"))
+    methods = sorted(set(comparisons.method_a) | set(comparisons.method_b))
+    titles = {d: {d, DATASET_TITLES.get(d, d), DATASET_TITLES.get(d, d).split()[0]} for d in set(comparisons.dataset)}
+    problems = []
+    for sentence in re.split(r"(?<=[.!?;])\s+", prose):
+        verb = VERB.search(sentence)
+        named = _mentions(sentence, methods)
+        if not verb or len({n for _, n in named}) < 2:
+            continue
+        datasets = [d for d, words in titles.items() if _mentions(sentence, words)] or sorted(titles)
+        rows = comparisons[comparisons.dataset.isin(datasets)]
+        word, negated = verb.group(1), None
+        if word == "not separated":
+            pairs = {frozenset((a, b)) for _, a in named for _, b in named if a != b}
+            ok = any(frozenset((r.method_a, r.method_b)) in pairs and r.verdict == NOT_SEPARATED
+                     for r in rows.itertuples())
+        else:
+            before = [n for p, n in named if p < verb.start()]
+            after = [n for p, n in named if p > verb.start()]
+            if not before or not after:
+                continue
+            a, b = before[-1], after[0]
+            a_better = "worse" not in word
+            says = any((r.method_a, r.method_b, r.verdict) in ((a, b, BETTER if a_better else WORSE),
+                                                              (b, a, WORSE if a_better else BETTER))
+                       for r in rows.itertuples())
+            negated = re.search(r"\b(not|n't|never)\s+(\w+\s+)?$", sentence[:verb.start()])
+            ok = not says if negated else says  # "A does not beat B": no comparison may say it does
+        if not ok:
+            problems.append(f"{sentence.strip()!r}: no paired comparison on {', '.join(datasets)} says so"
+                            if not negated else
+                            f"{sentence.strip()!r}: a paired comparison on {', '.join(datasets)} says it does")
+    return problems
+
+
+def test_prose_that_contradicts_a_verdict_is_named():
+    table = compare_tables(_runs({"supervised": {0: 30.0, 1: 32.0, 2: 31.0}, "pseudo_label": {0: 29.0, 1: 33.0, 2: 31.5},
+                                  "ssl_gan": {0: 2.0, 1: 1.0, 2: 3.0}}), None, bootstrap_resamples=0)
+    page = ("# Results\n\nOn MNIST `ssl_gan` beats `supervised` by 29 points. `pseudo_label` and `supervised` "
+            "are not separated.\n\n| ssl_gan | is worse than | supervised |\n\n## Findings\n\nsupervised beats ssl_gan.\n")
+    assert prose_contradictions(page, table) == []  # agrees; the table row and the Findings section are not prose
+    assert prose_contradictions("On MNIST `pseudo_label` does not beat `supervised`.", table) == []
+    wrong = ("`supervised` beats `ssl_gan` at 100 labels. `ssl_gan` and `supervised` are not separated on MNIST. "
+             "`pseudo_label` is better than `supervised`. A profile value beats a base value. "
+             "`ssl_gan` does not beat `supervised`.")
+    problems = prose_contradictions(wrong, table)
+    assert len(problems) == 4 and problems[0].startswith("'`supervised` beats `ssl_gan` at 100 labels.'")
+    assert "no paired comparison on mnist says so" in problems[1]
+    assert problems[3].startswith("'`ssl_gan` does not beat `supervised`.'")
+
+
+@pytest.mark.parametrize("page", ["README.md", "results/cpu/report.md"])
+def test_prose_agrees_with_the_verdicts_of_the_committed_grid(repo, page):
+    comparisons = pd.read_csv(repo / "results" / "cpu" / "tables" / "comparisons.csv")
+    problems = prose_contradictions((repo / page).read_text(), comparisons)
+    assert not problems, f"{page} states verdicts that the paired comparisons do not give:\n" + "\n".join(problems)

@@ -130,14 +130,16 @@ def holds_summary(table: pd.DataFrame) -> list[str]:
         "Hold at 95 %": [r for r in records if r["holds"]],
         "Not separated at 95 %": [r for r in records if r["verdict"] == "not separated"],
         "Reversed at 95 % (B beats A)": [r for r in records if r["verdict"] == "worse"],
-        "No verdict (too few seeds)": [r for r in records if str(r["verdict"]).startswith("no verdict")],
+        "No verdict (too few seeds, or no spread to test)": [r for r in records
+                                                             if str(r["verdict"]).startswith("no verdict")],
     }
     lines = [f"- **{head}** ({len(rows)} of {len(records)}): {names(rows)}." for head, rows in groups.items()
              if rows or head.startswith("Hold")]
     held = groups["Hold at 95 %"]
     fdr = [r for r in held if r["q_value"] <= 0.05]
-    lines.append(f"- Of the {len(held)} that hold, {len(fdr)} still hold with the false discovery rate over "
-                 f"the {sum(pd.notna(r['q_value']) for r in records)} claims tested held at 5 % "
-                 f"(Benjamini-Hochberg q ≤ 0.05)"
-                 + (f"; not: {names([r for r in held if r not in fdr])}." if len(fdr) < len(held) else "."))
+    if held:
+        lines.append(f"- Of the {len(held)} that hold, {len(fdr)} still hold with the false discovery rate over "
+                     f"the {sum(pd.notna(r['q_value']) for r in records)} claims tested held at 5 % "
+                     f"(Benjamini-Hochberg q ≤ 0.05)"
+                     + (f"; not: {names([r for r in held if r not in fdr])}." if len(fdr) < len(held) else "."))
     return lines
