@@ -66,9 +66,14 @@ def means_with_seeds(ax, runs: pd.DataFrame, y: str, palette: dict, line: bool =
                 zorder=zorder + 1)
 
 
-def _pad_log_x(ax, counts) -> None:
-    """Room either side of the label counts (one count alone would leave no axis to nudge on)."""
-    ax.set_xlim(min(counts) / 1.35, max(counts) * 1.35)
+def _label_count_axis(ax, counts) -> None:
+    """A log x axis ticked at the label counts, with room either side of them (one count alone
+    would leave no axis to nudge the methods apart on)."""
+    counts = sorted({int(c) for c in counts})
+    ax.set_xscale("log")
+    ax.set_xlim(counts[0] / 1.35, counts[-1] * 1.35)
+    ax.set_xticks(counts, labels=map(str, counts))
+    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
 
 
 def error_vs_labels(runs: pd.DataFrame, refs: pd.DataFrame, stem: Path) -> list[Path]:
@@ -96,8 +101,7 @@ def error_vs_labels(runs: pd.DataFrame, refs: pd.DataFrame, stem: Path) -> list[
         for name, rows in pub.groupby("method"):
             ax.errorbar(rows["n_labels"].astype(float), rows["value"], yerr=rows["std"].fillna(0),
                         fmt=marker_of[name], color="black", mfc="none", ms=6, capsize=3, lw=0.8, zorder=2)
-        ax.set_xscale("log")
-        _pad_log_x(ax, [*runs.loc[runs["dataset"] == dataset, "n_labels"].astype(float), *pub["n_labels"].astype(float)])
+        _label_count_axis(ax, [*runs.loc[runs["dataset"] == dataset, "n_labels"], *pub["n_labels"]])
         ax.set_yscale("log")  # errors from ~1 % to ~30 % on one axis
         ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
         ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
@@ -233,10 +237,7 @@ def fid_vs_labels(gen_runs: pd.DataFrame, stem: Path) -> list[Path]:
                     ax.axhspan(low, high, color=palette[method], alpha=0.12, lw=0)
             means_with_seeds(ax, ours[free], metric, palette, line=False)  # at the label count they ran at
             counts = sorted(ours["n_labels"].unique())
-            ax.set_xscale("log")
-            _pad_log_x(ax, counts)
-            ax.set_xticks(counts, labels=map(str, counts))
-            ax.minorticks_off()
+            _label_count_axis(ax, counts)
             ax.set_xlabel("labelled training images (log scale)")
             ax.set_ylabel(f"{m.label} ({m.better} is better)")
     handles = [plt.Line2D([], [], color=palette[m], ls="--" if m in reference else "-",
