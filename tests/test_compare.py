@@ -95,6 +95,8 @@ def test_two_seeds_give_no_verdict_and_say_so():
     assert row.mean_diff == pytest.approx(-29.4) and row.differences == "-29.00 -29.80"
     text = comparisons_markdown(table)
     assert "| no verdict: 2 seeds |" in text and "| -29.40 |" in text
+    found, _ = findings(table, (Claim("mnist", 100, "ssl_gan", "supervised", "test_error_pct"),))
+    assert findings_markdown(found, []).splitlines()[2].endswith("| no verdict: 2 seeds | – |")  # neither holds nor fails
 
 
 def test_diverged_runs_are_excluded_and_counted():

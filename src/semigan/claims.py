@@ -99,6 +99,12 @@ def findings(comparisons: pd.DataFrame, claims: tuple[Claim, ...] = CLAIMS) -> t
     return table, not_run
 
 
+def _holds(row: dict) -> str:
+    if row["holds"]:
+        return "yes"
+    return "–" if str(row["verdict"]).startswith("no verdict") else "no"
+
+
 def findings_markdown(table: pd.DataFrame, not_run: list[Claim]) -> str:
     """The findings table: the block the README quotes verbatim."""
     lines = ["| dataset | labels | claim | metric | seeds | mean A − B [95 % CI] | p | q (BH) | P(A beats B) | verdict "
@@ -108,7 +114,7 @@ def findings_markdown(table: pd.DataFrame, not_run: list[Claim]) -> str:
         lines.append(f"| {r['dataset']} | {r['n_labels']} | {r['claim']} | {metric_of(r['metric']).heading} | "
                      f"{r['n_seeds']} | {diff_text(r)} | {p_text(r['p_value'])} | {p_text(r['q_value'])} | "
                      f"{r['prob_a_beats_b']:.2f} | "
-                     f"{r['verdict']} | {'yes' if r['holds'] else 'no'} |")
+                     f"{r['verdict']} | {_holds(r)} |")
     if table.empty:
         lines = ["_None of the suite's claims has runs in this profile._"]
     if not table.empty:
