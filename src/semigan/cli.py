@@ -129,8 +129,37 @@ def _cmd_report(a) -> None:
 
     figs = dict(zip(a.captions, [Path(p) for p in a.figures], strict=True))
     build_report(a.profile, Path(a.runs), Path(a.summary_md), Path(a.paper_md), figs, Path(a.out),
-                 Path(a.generation_md) if a.generation_md else None)
+                 Path(a.generation_md) if a.generation_md else None,
+                 Path(a.findings_md) if a.findings_md else None,
+                 Path(a.comparisons_md) if a.comparisons_md else None)
     print(f"{a.out}: {len(pd.read_csv(a.runs))} runs")
+
+
+def _cmd_compare(a) -> None:
+    import pandas as pd
+
+    from .atomic import atomic_path
+    from .claims import findings, findings_markdown
+    from .compare import compare_tables, comparisons_markdown
+
+    from .aggregate import MetricsError
+
+    for path in filter(None, (a.runs, a.generation_runs)):
+        if not Path(path).is_file():
+            raise MetricsError(f"{path}: no such runs table; run `semigan aggregate` / `generation-tables` first")
+    runs = pd.read_csv(a.runs)
+    generation = pd.read_csv(a.generation_runs) if a.generation_runs else None
+    table = compare_tables(runs, generation)
+    found, not_run = findings(table)
+    with atomic_path(Path(a.out_csv)) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.6g")
+    with atomic_path(Path(a.out_md)) as tmp:
+        tmp.write_text(comparisons_markdown(table))
+    with atomic_path(Path(a.findings_md)) as tmp:
+        tmp.write_text(findings_markdown(found, not_run))
+    held = int(found["holds"].sum()) if len(found) else 0
+    print(f"{len(table)} paired comparisons; {held} of {len(found)} claims hold at 95 % "
+          f"({len(not_run)} not run in this grid)")
 
 
 def _cmd_paper_target(a) -> None:
@@ -401,8 +430,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--figures", nargs="+", required=True, help="PNG files, in the page's order")
     s.add_argument("--captions", nargs="+", required=True, help="one caption per figure")
     s.add_argument("--generation-md", default=None, help="generation summary table (Markdown)")
+    s.add_argument("--findings-md", default=None, help="findings.md from compare (the page's first section)")
+    s.add_argument("--comparisons-md", default=None, help="comparisons.md from compare")
     s.add_argument("--out", required=True)
     s.set_defaults(func=_cmd_report)
+
+    s = sub.add_parser("compare", help="paired comparisons of methods over seeds, and the findings table")
+    s.add_argument("--runs", required=True, help="runs.csv from aggregate")
+    s.add_argument("--generation-runs", default=None, help="generation_runs.csv from generation-tables")
+    s.add_argument("--out-csv", required=True, help="comparisons.csv")
+    s.add_argument("--out-md", required=True, help="comparisons.md")
+    s.add_argument("--findings-md", required=True, help="findings.md: the suite's claims and their verdicts")
+    s.set_defaults(func=_cmd_compare)
 
     s = sub.add_parser("train-extractor", help="domain classifier for FID/IS/KID/PR and class-consistency")
     s.add_argument("--data", required=True)

@@ -14,6 +14,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from .atomic import atomic_path  # noqa: E402
+from .compare import t_interval  # noqa: E402
 from .metric_registry import GENERATION  # noqa: E402
 from .references import error_references  # noqa: E402
 from .tables import published_dataset  # noqa: E402
@@ -42,9 +43,43 @@ def _title(dataset: str) -> str:
     return DATASET_TITLES.get(dataset, dataset)
 
 
+def means_with_seeds(ax, runs: pd.DataFrame, y: str, palette: dict, line: bool = True, x: str = "n_labels",
+                     zorder: int = 3) -> None:
+    """Per method and label count: the mean over seeds (joined by a line when `line`), its 95 %
+    t-interval (the interval the paired comparisons use) and every seed's run as a small point
+    on it. Methods are nudged sideways by a constant factor (the x axis is logarithmic), so
+    neither their intervals nor their points hide each other."""
+    methods = [m for m in palette if m in set(runs["method"])]
+    for i, method in enumerate(methods):
+        rows = runs[runs["method"] == method].dropna(subset=[y])
+        if rows.empty:
+            continue
+        nudge = 1 + 0.04 * (i - (len(methods) - 1) / 2)
+        per_x = rows.groupby(x)[y]
+        means = per_x.mean()
+        low, high = zip(*(t_interval(v) for _, v in per_x))
+        xs = means.index.astype(float) * nudge
+        ax.errorbar(xs, means.values, yerr=[means.values - low, [h - m for h, m in zip(high, means.values)]],
+                    fmt="o-" if line else "o", color=palette[method], ms=6, mec="white", capsize=3, lw=1.5,
+                    zorder=zorder)
+        ax.plot(rows[x].astype(float) * nudge, rows[y], "o", color=palette[method], ms=4, alpha=0.6, mew=0,
+                zorder=zorder + 1)
+
+
+def _label_count_axis(ax, counts) -> None:
+    """A log x axis ticked at the label counts, with room either side of them (one count alone
+    would leave no axis to nudge the methods apart on)."""
+    counts = sorted({int(c) for c in counts})
+    ax.set_xscale("log")
+    ax.set_xlim(counts[0] / 1.35, counts[-1] * 1.35)
+    ax.set_xticks(counts, labels=map(str, counts))
+    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+
+
 def error_vs_labels(runs: pd.DataFrame, refs: pd.DataFrame, stem: Path) -> list[Path]:
-    """Test error vs number of labels per dataset: one line per method (band = std over
-    seeds), published test errors as black markers with their std."""
+    """Test error vs number of labels per dataset: one line per method (band: the 95 %
+    t-interval of the mean over seeds, the interval the paired comparisons use), every seed's
+    run as a small point beside it, published test errors as black markers with their std."""
     sns.set_theme(style="whitegrid", context="notebook")
     datasets = sorted(runs["dataset"].unique())
     methods = sorted(runs["method"].unique())
@@ -61,16 +96,12 @@ def error_vs_labels(runs: pd.DataFrame, refs: pd.DataFrame, stem: Path) -> list[
         failed = runs[(runs["dataset"] == dataset) & diverged]
         if len(failed):  # shown where they ended, never part of a mean or band
             ax.plot(failed["n_labels"].astype(float), failed["test_error_pct"], "x", color="red", ms=8, mew=2, zorder=6)
-        sns.lineplot(data=ours, x="n_labels", y="test_error_pct", hue="method", palette=palette,
-                     errorbar="sd", marker="o", ax=ax, legend=False, zorder=3)  # ours above published markers
+        means_with_seeds(ax, ours, "test_error_pct", palette, zorder=3)  # ours above published markers
         pub = published[published["dataset"] == published_dataset(dataset)]
         for name, rows in pub.groupby("method"):
             ax.errorbar(rows["n_labels"].astype(float), rows["value"], yerr=rows["std"].fillna(0),
                         fmt=marker_of[name], color="black", mfc="none", ms=6, capsize=3, lw=0.8, zorder=2)
-        for method, rows in ours.groupby("method"):  # our means again, on top (a published marker may sit on one)
-            means = rows.groupby("n_labels")["test_error_pct"].mean()
-            ax.plot(means.index.astype(float), means.values, "o", color=palette[method], ms=7, mec="white", zorder=5)
-        ax.set_xscale("log")
+        _label_count_axis(ax, [*runs.loc[runs["dataset"] == dataset, "n_labels"], *pub["n_labels"]])
         ax.set_yscale("log")  # errors from ~1 % to ~30 % on one axis
         ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
         ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
@@ -85,8 +116,10 @@ def error_vs_labels(runs: pd.DataFrame, refs: pd.DataFrame, stem: Path) -> list[
     if diverged.any():
         handles.append(plt.Line2D([], [], color="red", marker="x", ls="none", mew=2,
                                   label=f"diverged run ({int(diverged.sum())}, not in means)"))
+    handles.append(plt.Line2D([], [], color="grey", marker="o", ms=3.5, ls="none", alpha=0.6, label="one seed's run"))
     fig.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
-    fig.suptitle("Test error vs number of labels (band: ± std over seeds)")
+    fig.suptitle("Test error vs number of labels (large marker: mean; bar: 95 % t-interval over seeds; "
+                 "small points: seeds)")
     fig.tight_layout()
     return save(fig, stem)
 
@@ -150,7 +183,8 @@ def _in_method_order(methods) -> list[str]:
 
 
 def fid_vs_labels(gen_runs: pd.DataFrame, stem: Path) -> list[Path]:
-    """Domain FID (and Inception FID where computed) vs number of labels per method; with
+    """Domain FID (and Inception FID where computed) vs number of labels per method (95 %
+    t-interval of the mean over seeds, every seed's run as a point beside it); with
     several label counts also class-consistency, and the methods whose training set does not
     depend on the label count (`gan`, `cgan_full`: LABEL_COUNT_FREE) as horizontal references
     (dashed mean, band ± std over their seeds) rather than as points on a curve."""
@@ -164,13 +198,16 @@ def fid_vs_labels(gen_runs: pd.DataFrame, stem: Path) -> list[Path]:
                          for d, m, n in zip(long["dataset"], long["metric"], long["n_labels"])]
         order = _in_method_order(long["method"])
         g = sns.catplot(data=long, x="method", y="FID", hue="method", col="panel", kind="bar",
-                        order=order, hue_order=order, errorbar="sd", capsize=0.2, height=3.6, aspect=1.3,
-                        palette="colorblind", sharey=False, legend=False)
+                        order=order, hue_order=order, errorbar=t_interval, capsize=0.2, height=3.6, aspect=1.3,
+                        palette="colorblind", sharey=False, legend=False, alpha=0.7)
+        g.map_dataframe(sns.stripplot, x="method", y="FID", order=order, color="black", size=3.5,
+                        jitter=False, alpha=0.7)  # every seed; no jitter: a re-made figure is the same file
         g.set_axis_labels("generation method", "FID (lower is better)")
         for ax in g.axes.flat:
             ax.tick_params(axis="x", rotation=30)
         g.set_titles("{col_name}")
-        g.figure.suptitle("Sample quality per method (bar: mean, whisker: ± std over seeds)", y=1.03)
+        g.figure.suptitle("Sample quality per method (bar: mean, whisker: 95 % t-interval over seeds, "
+                          "points: seeds)", y=1.03)
         return save(g.figure, stem)
     from .generation.labels import LABEL_COUNT_FREE  # here: that module brings torch
 
@@ -192,25 +229,25 @@ def fid_vs_labels(gen_runs: pd.DataFrame, stem: Path) -> list[Path]:
                 ax.set_xticks([])
                 ax.set_yticks([])
                 continue
-            sns.lineplot(data=ours[~free].dropna(subset=[metric]), x="n_labels", y=metric, hue="method",
-                         palette=palette, errorbar="sd", marker="o", ax=ax, legend=False)
+            means_with_seeds(ax, ours[~free], metric, palette)
             for method, runs in ours[free].dropna(subset=[metric]).groupby("method"):
-                mean, std = runs[metric].mean(), runs[metric].std()
+                mean, (low, high) = runs[metric].mean(), t_interval(runs[metric])
                 ax.axhline(mean, color=palette[method], ls="--", lw=1.5)
-                if pd.notna(std):
-                    ax.axhspan(mean - std, mean + std, color=palette[method], alpha=0.12, lw=0)
+                if high > low:
+                    ax.axhspan(low, high, color=palette[method], alpha=0.12, lw=0)
+            means_with_seeds(ax, ours[free], metric, palette, line=False)  # at the label count they ran at
             counts = sorted(ours["n_labels"].unique())
-            ax.set_xscale("log")
-            ax.set_xticks(counts, labels=map(str, counts))
-            ax.minorticks_off()
+            _label_count_axis(ax, counts)
             ax.set_xlabel("labelled training images (log scale)")
             ax.set_ylabel(f"{m.label} ({m.better} is better)")
     handles = [plt.Line2D([], [], color=palette[m], ls="--" if m in reference else "-",
                           marker=None if m in reference else "o",
                           label=f"{m} (any label count)" if m in reference else m) for m in methods]
+    handles.append(plt.Line2D([], [], color="grey", marker="o", ms=3.5, ls="none", alpha=0.6, label="one seed's run"))
     fig.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
-    fig.suptitle("Sample quality vs number of labels (band: ± std over seeds; dashed: methods whose "
-                 "training set does not depend on the label count)")
+    fig.suptitle("Sample quality vs number of labels (large marker: mean; bar: 95 % t-interval over seeds; small "
+                 "points: seeds)\ndashed line and band: mean and interval of the methods whose training set does not "
+                 "depend on the label count")
     fig.tight_layout()
     return save(fig, stem)
 

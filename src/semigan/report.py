@@ -51,8 +51,10 @@ def _provenance(runs: pd.DataFrame) -> list[str]:
 
 
 def build_report(profile: str, runs_csv: Path, summary_md: Path, paper_md: Path,
-                 figures: dict[str, Path], out: Path, generation_md: Path | None = None) -> str:
-    """figures: caption → PNG path. Paths in the page are relative to the page."""
+                 figures: dict[str, Path], out: Path, generation_md: Path | None = None,
+                 findings_md: Path | None = None, comparisons_md: Path | None = None) -> str:
+    """figures: caption → PNG path. Paths in the page are relative to the page. The findings
+    (semigan compare) come first: the claims the suite makes, each with its verdict."""
     out = Path(out)
     runs = pd.read_csv(runs_csv)
     dataset_notes = {}
@@ -73,6 +75,24 @@ def build_report(profile: str, runs_csv: Path, summary_md: Path, paper_md: Path,
         "labelled set (`n_val = labels`; none when the labelled set is at least as large as the "
         "validation split). Diverged runs are counted and left out of the means.",
         "",
+    ]
+    if findings_md is not None:
+        from .compare import NOTE
+
+        parts += [
+            "## Findings",
+            "",
+            "The suite's claims, each tested by a paired comparison over the seeds both methods ran "
+            "(every method of a seed trains on the same split). A claim holds when the 95 % interval "
+            "of its mean difference excludes zero in its favour; q is the Benjamini-Hochberg adjusted p over "
+            "the claims in the table (the false discovery rate when they are read together).",
+            "",
+            Path(findings_md).read_text().rstrip(),
+            "",
+            NOTE,
+            "",
+        ]
+    parts += [
         "## Test error (mean ± std over seeds)",
         "",
         Path(summary_md).read_text().rstrip(),
@@ -91,6 +111,17 @@ def build_report(profile: str, runs_csv: Path, summary_md: Path, paper_md: Path,
             "Class-consistency: share of samples the domain classifier assigns to the requested class.",
             "",
             Path(generation_md).read_text().rstrip(),
+            "",
+        ]
+    if comparisons_md is not None:
+        parts += [
+            "## Paired comparisons",
+            "",
+            f"Every pair of methods that ran on the same seeds ([comparisons.csv]"
+            f"({_rel(Path(comparisons_md).with_suffix('.csv'), here)}) has every column). A − B per seed; the "
+            "verdict is A's: `better`, `worse` or `not separated` at 95 %.",
+            "",
+            Path(comparisons_md).read_text().rstrip(),
             "",
         ]
     parts += [

@@ -1,4 +1,5 @@
-# The report: every run's metrics → tables, figures and report.md, in one step (seconds).
+# The report: every run's metrics → tables, paired comparisons, figures and report.md, in one
+# step (seconds).
 # One step, so that nothing downstream of the committed tables has to decide whether they
 # are current; recorded_inputs() (common.smk) decides for the step, by content.
 
@@ -16,6 +17,9 @@ rule report:
         paper_md=f"{TABLES}/paper_vs_ours.md",
         paper_tex=f"{TABLES}/paper_vs_ours.tex",
         histories=f"{TABLES}/histories.csv",
+        comparisons=report(f"{TABLES}/comparisons.csv", category="Tables", caption="../report/comparisons.rst"),
+        comparisons_md=f"{TABLES}/comparisons.md",
+        findings_md=f"{TABLES}/findings.md",
         **{name: report(f"{FIGURES_DIR}/{name}.png", category="Figures", caption=f"../report/{name}.rst")
            for name in report_figures()},
         pdfs=[f"{FIGURES_DIR}/{name}.pdf" for name in report_figures()],
@@ -29,6 +33,7 @@ rule report:
         captions=" ".join(shlex.quote(c) for c in report_figures().values()),
         generation=generation_step,
         generation_md=lambda wildcards, output: f"--generation-md {output.gen_md}" if GENERATION else "",
+        generation_runs=lambda wildcards, output: f"--generation-runs {output.gen_runs}" if GENERATION else "",
     log:
         f"logs/{PROFILE}/report.log",
     conda:
@@ -42,7 +47,10 @@ rule report:
         " && semigan figures --runs {output.runs} --references {input.references}"
         " --out-dir {params.figures} --histories-csv {output.histories}"
         " {params.generation}"
+        " && semigan compare --runs {output.runs} {params.generation_runs} --out-csv {output.comparisons}"
+        " --out-md {output.comparisons_md} --findings-md {output.findings_md}"
         " && semigan report --profile {params.profile} --runs {output.runs} --summary-md {output.summary_md}"
         " --paper-md {output.paper_md} --figures {params.pngs} --captions {params.captions}"
-        " {params.generation_md} --out {output.page}"
+        " {params.generation_md} --findings-md {output.findings_md} --comparisons-md {output.comparisons_md}"
+        " --out {output.page}"
         " && semigan record-inputs {input} --out {output.record}) > {log} 2>&1"
