@@ -14,9 +14,9 @@ generated results/<profile>/report.md):
   as a link to the committed file it comes from — `[1.23 ± 0.06](../results/cpu/tables/summary.md)`
   — and that file must contain exactly that text (bounded by non-digits). Tables are checked cell by
   cell by tests/test_readme.py; code blocks and `inline code` are commands and settings, not results.
-  Limits: integers without a unit, ratios (1.8×) and plain decimals without "%" or "±" (an FID of
-  29.27 written bare) are not recognised as results; a quote proves the number is in the linked
-  file, not which row of it the sentence means.
+  Limits: integers without a unit (a count, an integer percentage) and plain decimals without "%",
+  "±", "×" or a time unit (an FID of 29.27 written bare) are not recognised as results; a quote
+  proves the number is in the linked file, not which row of it the sentence means.
 """
 
 from __future__ import annotations
@@ -154,6 +154,7 @@ _NUMBER = r"\d+(?:[.,]\d+)?"
 RESULT_LIKE = re.compile(
     rf"{_NUMBER}\s*±\s*{_NUMBER}"                           # mean ± std
     rf"|\b\d+\.\d+\s*%"                                      # a decimal percentage
+    rf"|\b\d+\.\d+\s*×(?!\s*\d)"                              # a ratio (1.8×; not a 28×28 shape)
     rf"|\b{_NUMBER}\s*(?:h|min|s|it/s|images/s)(?![\w/])")   # a measured time or speed
 QUOTE = re.compile(r"\[([^\]]+)\]\(((?:\.\./)*results/[^)#\s]+)\)")
 
@@ -185,13 +186,14 @@ def test_prose_number_errors(tmp_path):
     (tmp_path / "docs").mkdir()
     page = tmp_path / "docs" / "r.md"
     page.write_text("Quoted: [1.23 ± 0.06](../results/cpu/tables/s.md) and [1528 s](../results/cpu/tables/s.md).\n"
-                    "Drifted: [1.18 ± 0.02](../results/cpu/tables/s.md). Bare: 1.17 %, ≈ 6 h, 2.15 it/s.\n"
-                    "| a | 9.99 ± 1.00 |\n`--threads 1` and `0.5 s` in code; 20/50/100/200 labels, 40 % of steps.\n")
+                    "Drifted: [1.18 ± 0.02](../results/cpu/tables/s.md). Bare: 1.17 %, ≈ 6 h, 2.15 it/s, 1.8× as good.\n"
+                    "| a | 9.99 ± 1.00 |\n`--threads 1` and `0.5 s` in code; 20/50/100/200 labels, 40 % of steps, 28×28 images.\n")
     assert prose_number_errors(page, tmp_path) == [
         "docs/r.md:2: '1.18 ± 0.02' is not in ../results/cpu/tables/s.md",
         "docs/r.md:2: '1.17 %' in prose is not quoted from a committed file",
         "docs/r.md:2: '6 h' in prose is not quoted from a committed file",
-        "docs/r.md:2: '2.15 it/s' in prose is not quoted from a committed file"]
+        "docs/r.md:2: '2.15 it/s' in prose is not quoted from a committed file",
+        "docs/r.md:2: '1.8×' in prose is not quoted from a committed file"]
 
 
 def test_numbers_in_prose_are_quoted_from_committed_files(repo):
