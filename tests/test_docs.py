@@ -8,8 +8,8 @@ generated results/<profile>/report.md):
   and development commits belong to the project's tracker and to each run's metrics.json
   (provenance), not to the product's text. Tables under results/<profile>/tables/ may show the
   hardware of each run; they are not scanned.
-- **Links resolve.** Every relative link of README.md and docs/*.md names a file of the
-  repository, and every #anchor a heading of the page it points to (GitHub's slugs).
+- **Links resolve.** Every relative link of README.md, docs/*.md and the trials pages names a file
+  of the repository, and every #anchor a heading of the page it points to (GitHub's slugs).
 - **Numbers in prose are quotes.** A result-like number in prose (see RESULT_LIKE) must be written
   as a link to the committed file it comes from — `[1.23 ± 0.06](../results/cpu/tables/summary.md)`
   — and that file must contain exactly that text (bounded by non-digits). Tables are checked cell by
@@ -144,7 +144,8 @@ def test_slugs_and_link_errors(tmp_path):
 
 
 def test_documentation_links_resolve(repo):
-    problems = [e for path in documentation_files(repo) for e in link_errors(path, repo)]
+    pages = [*documentation_files(repo), *sorted(repo.glob("results/*/trials/README.md"))]
+    problems = [e for path in pages for e in link_errors(path, repo)]
     assert not problems, "broken links in the documentation:\n" + "\n".join(problems)
 
 
