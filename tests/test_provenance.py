@@ -1,4 +1,4 @@
-"""Provenance names the kind of CPU: re-runs on another kind round differently (README, Reproducibility)."""
+"""Provenance names the kind of CPU: re-runs on another kind round differently (docs/reproducibility.md)."""
 
 from semigan.provenance import cpu_identity, numerics_env
 

@@ -43,7 +43,7 @@ def _preloaded_names(ld_preload: str) -> str:
 
 def cpu_kind(device: dict) -> str | None:
     """'family/model ISA' of the CPU a run trained on (None where not recorded): runs repeat
-    bit-for-bit only on one kind (README, Reproducibility)."""
+    bit-for-bit only on one kind (docs/reproducibility.md)."""
     if "cpu_family_model" not in device:
         return None
     env = "; ".join(f"{k}={_preloaded_names(v) if k == 'LD_PRELOAD' else v}"
@@ -237,8 +237,8 @@ def inception_weights_label(inception: dict) -> str | None:
 
 def _one_extractor_per_dataset(runs: pd.DataFrame) -> None:
     """Domain FID/KID/PR and class-consistency are measured in one trained extractor's feature
-    space; a retrained extractor (another kind of CPU rounds differently: README,
-    Reproducibility) is another space, and its numbers cannot share a table or a curve."""
+    space; a retrained extractor (another kind of CPU rounds differently:
+    docs/reproducibility.md) is another space, and its numbers cannot share a table or a curve."""
     for (profile, dataset), sub in runs.groupby(["profile", "dataset"]):
         counts = sub.groupby("feature_extractor")["metrics_file"].agg(n="size", example="first")
         if len(counts) > 1:

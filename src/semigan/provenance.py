@@ -58,7 +58,7 @@ _ISA_FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "av
 
 
 # Settings that change which kernels MKL, oneDNN and ATen run, hence how a run rounds: with them one
-# kind of CPU reproduces another's runs (README, Reproducibility), so a record must say they were set.
+# kind of CPU reproduces another's runs (docs/reproducibility.md), so a record must say they were set.
 NUMERICS_ENV = ("ATEN_CPU_CAPABILITY", "LD_PRELOAD", "MKL_CBWR", "MKL_ENABLE_INSTRUCTIONS", "MKL_DEBUG_CPU_TYPE",
                 "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
 
@@ -72,7 +72,7 @@ def numerics_env(environ=None) -> dict:
 def cpu_identity(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict:
     """The processor as far as floating-point results go. Training is bit-for-bit repeatable on
     one kind of CPU, but MKL and oneDNN pick kernels by instruction set, so another kind rounds
-    differently and a chaotic GAN run drifts into a different result (README, Reproducibility).
+    differently and a chaotic GAN run drifts into a different result (docs/reproducibility.md).
     Recording this says whether a re-run can be expected to match a committed run exactly."""
     fields: dict[str, str] = {}
     try:

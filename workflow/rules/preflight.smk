@@ -1,4 +1,4 @@
-# The preflight of a profile (`snakemake --config profile=paper preflight=4`, README "Before
+# The preflight of a profile (`snakemake --config profile=paper preflight=4`, docs/gpu-and-slurm.md "Before
 # GPU hours"): every cell of its grids runs a few steps at full width through the rules
 # above, then this rule tabulates steps, s/step, peak memory and the estimated cost of the
 # real run per cell. Only defined in a preflight.

@@ -1,5 +1,5 @@
 /* Make MKL take its Intel code paths on an AMD processor, so that an AMD machine rounds as the
- * Intel kinds do (README, Reproducibility). MKL asks these two internal functions whether it runs
+ * Intel kinds do (docs/reproducibility.md). MKL asks these two internal functions whether it runs
  * on an Intel CPU and chooses its kernels by the answer; this library answers yes.
  *
  *   gcc -shared -fPIC -O2 -o /tmp/libmkl_intel_cpu.so workflow/scripts/mkl_intel_cpu.c

@@ -231,7 +231,7 @@ def build_domain_extractor(data_dir: Path, out: Path, info_json: Path, epochs: i
             f"{meta['dataset']}: the retrained domain extractor has sha256 {digest[:16]}…, not the "
             f"{expect_sha256[:16]}… recorded in {info_json}, which measured the committed generation runs, "
             f"and this checkout lacks those weights ({out}). Changed extractor settings, or another kind of CPU "
-            f"than the record's ({_record_cpu(info_json)}; README, Reproducibility), give other weights, "
+            f"than the record's ({_record_cpu(info_json)}; docs/reproducibility.md), give other weights, "
             f"and FIDs from them would be in another feature space; they are kept at {aside}. Either retrain on the "
             f"kind of machine that made the record (`git checkout -- {info_json}` restores it) and commit {out}, "
             f"or re-measure every generation run of {meta['dataset']}: delete {info_json} and its generation results")
