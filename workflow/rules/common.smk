@@ -86,14 +86,16 @@ def run_results(cells, results, models):
 def evaluation_inputs(results, models, **extra):
     """Input function of an evaluation rule: nothing for a frozen run, so neither its training
     nor its data enter the DAG (a clone that adds grid cells computes only those), else the
-    model, the test data and `extra` (patterns with {dataset})."""
+    model, the test data and `extra` (patterns with {dataset}). The model is ancient(): a model
+    that `dvc pull` or `dvc checkout` writes is newer than its committed metrics, yet the same
+    run; a model its training job re-makes still re-runs the evaluation (Snakemake follows jobs)."""
 
     def inputs(wildcards):
         run = cell_run(wildcards)
         if is_frozen(f"{results}/{run}/metrics.json", f"{models}/{run}/model.pt"):
             return {}
         return {
-            "model": f"{models}/{run}/model.pt",
+            "model": ancient(f"{models}/{run}/model.pt"),
             "test": ancient(f"{DATA}/{wildcards.dataset}/test.npz"),
             "meta": ancient(f"{DATA}/{wildcards.dataset}/meta.json"),
             **{k: v.format(dataset=wildcards.dataset) for k, v in extra.items()},
@@ -195,11 +197,12 @@ def gen_spec_json(wildcards):
 
 
 def pseudo_labeller(wildcards):
-    """The classification run whose selected weights label the unlabelled images (if any)."""
+    """The classification run whose selected weights label the unlabelled images (if any);
+    ancient() as an evaluation's model (evaluation_inputs): a pulled classifier is the same run."""
     clf = GEN["methods"][wildcards.method].get("classifier")
     if not clf:
         return []
-    return [f"resources/models/{PROFILE}/{wildcards.dataset}/n{wildcards.n_labels}/{clf}/seed{wildcards.seed}/model.pt"]
+    return [ancient(f"resources/models/{PROFILE}/{wildcards.dataset}/n{wildcards.n_labels}/{clf}/seed{wildcards.seed}/model.pt")]
 
 
 def inception_weights_arg():
