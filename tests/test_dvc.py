@@ -31,6 +31,8 @@ def test_a_fresh_clone_is_up_to_date(repo, tmp_path):
     status = json.loads(_run(["dvc", "status", "--json"], clone).stdout)
     assert status == {}, (f"dvc status of a fresh clone: {status}; after changing code, workflow or params, "
                           "record them with `dvc commit -f pipeline` and commit dvc.lock")
+    repro = _run(["dvc", "repro"], clone)  # no remote is configured: nothing to run, nothing to fetch
+    assert "didn't change" in repro.stdout or "up to date" in repro.stdout, repro.stdout
 
 
 def _dvc_project(repo, tmp_path, **params):
@@ -88,3 +90,32 @@ def test_push_without_a_remote_says_that_none_is_set(repo, tmp_path):
     pushed = _run(["dvc", "push"], work, check=False)
     assert pushed.returncode != 0
     assert "no remote specified" in pushed.stderr and "dvc remote add -d" in pushed.stderr, pushed.stderr
+
+
+def test_models_that_dvc_restored_are_dated_back_and_retrained_ones_are_not(tmp_path):
+    """A model newer than its run's history.csv was written by `dvc pull`/`dvc checkout`, not by its
+    training (which writes the model, then the history): dated back, so Snakemake does not re-run
+    its evaluation by file time. A model written before its history keeps its time."""
+    import os
+
+    from semigan.committed import date_back_restored_models
+
+    models, results = tmp_path / "resources/models/cpu", tmp_path / "results/cpu/runs"
+    paths = {}
+    for run, model_after_history in (("mnist/n100/ssl_gan/seed0", True), ("mnist/n100/supervised/seed0", False)):
+        model, history = models / run / "model.pt", results / run / "history.csv"
+        for p in (model, history):
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_text(run)
+        os.utime(history, (1_000_000_000, 1_000_000_000))
+        os.utime(model, (1_000_000_000 + (10 if model_after_history else -10),) * 2)
+        paths[run] = model
+    unmatched = models / "mnist/n20/ssl_gan/seed0/model.pt"  # no history here: nothing to compare with
+    unmatched.parent.mkdir(parents=True)
+    unmatched.write_text("x")
+
+    assert date_back_restored_models(models, results) == [paths["mnist/n100/ssl_gan/seed0"]]
+    assert paths["mnist/n100/ssl_gan/seed0"].stat().st_mtime < 1_000_000_000
+    assert paths["mnist/n100/supervised/seed0"].stat().st_mtime == 1_000_000_000 - 10
+    assert unmatched.stat().st_mtime > 1_000_000_000
+    assert paths["mnist/n100/ssl_gan/seed0"].read_text() == "mnist/n100/ssl_gan/seed0"  # content untouched

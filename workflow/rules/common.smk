@@ -5,7 +5,7 @@ import sys
 
 from snakemake.logging import logger
 
-from semigan.committed import is_frozen, mark_out_of_date, record_matches, stale_fields
+from semigan.committed import date_back_restored_models, is_frozen, mark_out_of_date, record_matches, stale_fields
 from semigan.data.fetch import mirror_has
 from semigan.data.fixtures import WRITERS as FIXTURES
 from semigan.config import (ParamsError, extractor_settings, gen_spec, generation_blocks, generation_cells, grid_blocks,
@@ -86,16 +86,14 @@ def run_results(cells, results, models):
 def evaluation_inputs(results, models, **extra):
     """Input function of an evaluation rule: nothing for a frozen run, so neither its training
     nor its data enter the DAG (a clone that adds grid cells computes only those), else the
-    model, the test data and `extra` (patterns with {dataset}). The model is ancient(): a model
-    that `dvc pull` or `dvc checkout` writes is newer than its committed metrics, yet the same
-    run; a model its training job re-makes still re-runs the evaluation (Snakemake follows jobs)."""
+    model, the test data and `extra` (patterns with {dataset})."""
 
     def inputs(wildcards):
         run = cell_run(wildcards)
         if is_frozen(f"{results}/{run}/metrics.json", f"{models}/{run}/model.pt"):
             return {}
         return {
-            "model": ancient(f"{models}/{run}/model.pt"),
+            "model": f"{models}/{run}/model.pt",
             "test": ancient(f"{DATA}/{wildcards.dataset}/test.npz"),
             "meta": ancient(f"{DATA}/{wildcards.dataset}/meta.json"),
             **{k: v.format(dataset=wildcards.dataset) for k, v in extra.items()},
@@ -197,12 +195,11 @@ def gen_spec_json(wildcards):
 
 
 def pseudo_labeller(wildcards):
-    """The classification run whose selected weights label the unlabelled images (if any);
-    ancient() as an evaluation's model (evaluation_inputs): a pulled classifier is the same run."""
+    """The classification run whose selected weights label the unlabelled images (if any)."""
     clf = GEN["methods"][wildcards.method].get("classifier")
     if not clf:
         return []
-    return [ancient(f"resources/models/{PROFILE}/{wildcards.dataset}/n{wildcards.n_labels}/{clf}/seed{wildcards.seed}/model.pt")]
+    return [f"resources/models/{PROFILE}/{wildcards.dataset}/n{wildcards.n_labels}/{clf}/seed{wildcards.seed}/model.pt"]
 
 
 def inception_weights_arg():
@@ -256,5 +253,8 @@ def report_figures():
     return {**FIGURES, **(GEN_FIGURES if GENERATION else {})}
 
 
+# models that DVC restored (dvc pull / dvc checkout) are the committed runs, whatever their file times
+for models, results in ((f"resources/models/{PROFILE}", f"{RESULTS}/runs"), (GEN_MODELS, GEN_RUNS)):
+    date_back_restored_models(models, results)
 warn_stale(grid_cells(CFG), f"{RESULTS}/runs", f"resources/models/{PROFILE}", run_spec)
 warn_stale(generation_cells(CFG), GEN_RUNS, GEN_MODELS, gen_spec)
