@@ -388,7 +388,9 @@ def test_smoke_dag_through_dvc_repro(repo, tmp_path, mirror):
     assert "didn't change" in out.stdout or "up to date" in out.stdout, out.stdout
     assert all(p.stat().st_mtime_ns == t for p, t in mtimes.items())
 
+    t0 = time.time()
     _check_push_pull_round_trip(work, tmp_path, env)
+    print(f"push/pull round trip: {time.time() - t0:.0f} s")
     # the pulled models are the same runs: the experiment below re-runs only what it changes
 
     _run(["git", "add", "-A"], work)
