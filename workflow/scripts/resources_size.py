@@ -32,8 +32,8 @@ def _train(cmd: str, spec: dict, data: Path, split: Path, model: Path) -> int:
                         "--model", str(model), "--checkpoint", str(model.with_name("checkpoint.pt")),
                         "--history", str(model.with_name("history.csv")), "--threads", "1"], check=True)
     blob = torch.load(model, map_location="cpu", weights_only=False)
-    distinct = {k: ({n: t.clone() for n, t in v.items()} if isinstance(v, dict) and any(map(torch.is_tensor, v.values()))
-                    else v) for k, v in blob.items()}
+    weights = [k for k, v in blob.items() if isinstance(v, dict) and any(map(torch.is_tensor, v.values()))]
+    distinct = {k: {n: t.clone() for n, t in v.items()} if k in weights else v for k, v in blob.items()}
     buffer = io.BytesIO()
     torch.save(distinct, buffer)
     return buffer.getbuffer().nbytes
@@ -80,10 +80,10 @@ def main() -> None:
         "datasets": sum(data_bytes.values()),
         "splits": sum(split_bytes[d] for d, *_ in splits),
     }
-    print(json.dumps({"profile": a.profile, "runs": {"classification": sum(cls.values()), "generation": sum(gen.values())},
-                      "model_bytes": {"/".join(k): v for k, v in sorted(size.items())},
-                      "dataset_bytes": data_bytes, "total_bytes": total, "total_mb": round(sum(total.values()) / 1e6, 1)},
-                     indent=1))
+    runs = {"classification": sum(cls.values()), "generation": sum(gen.values())}
+    print(json.dumps({"profile": a.profile, "runs": runs, "model_bytes": {"/".join(k): v for k, v in sorted(size.items())},
+                      "dataset_bytes": data_bytes, "total_bytes": total,
+                      "total_mb": round(sum(total.values()) / 1e6, 1)}, indent=1))
 
 
 if __name__ == "__main__":
