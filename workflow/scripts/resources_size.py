@@ -81,7 +81,8 @@ def main() -> None:
         "splits": sum(split_bytes[d] for d, *_ in splits),
     }
     runs = {"classification": sum(cls.values()), "generation": sum(gen.values())}
-    print(json.dumps({"profile": a.profile, "runs": runs, "model_bytes": {"/".join(k): v for k, v in sorted(size.items())},
+    models = {"/".join(k): v for k, v in sorted(size.items())}
+    print(json.dumps({"profile": a.profile, "runs": runs, "model_bytes": models,
                       "dataset_bytes": data_bytes, "total_bytes": total,
                       "total_mb": round(sum(total.values()) / 1e6, 1)}, indent=1))
 
