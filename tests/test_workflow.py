@@ -1,6 +1,7 @@
 """The Snakemake workflow and its DVC wrapper: lint, env pins, job counts for a grid,
 errors before any job runs, and a real smoke run of the whole DAG through `dvc repro`."""
 
+import hashlib
 import json
 import os
 import re
@@ -336,9 +337,11 @@ def test_smoke_data_comes_from_the_official_urls_by_default_and_offline_from_mir
 @pytest.mark.slow
 def test_smoke_dag_through_dvc_repro(repo, tmp_path, mirror):
     """dvc repro runs the whole smoke DAG offline, as CI does: real MNIST and Fashion-MNIST from
-    the mirror, CIFAR-10 as its official-format fixture; a second repro does nothing; changing
-    one method's param re-runs only that method's jobs."""
-    work = _workdir(repo, tmp_path, profile="smoke", mirror=mirror, edit=lambda p: p["data"].update(fixtures=True))
+    the mirror, CIFAR-10 as its official-format fixture; a second repro does nothing; the data and
+    models, cached by DVC (dvc_cache: [resources]), make a push/pull round trip through a local
+    remote (_check_push_pull_round_trip); changing one method's param re-runs only that method's jobs."""
+    work = _workdir(repo, tmp_path, profile="smoke", mirror=mirror,
+                    edit=lambda p: (p["data"].update(fixtures=True), p.update(dvc_cache=["resources"])))
     env = dict(os.environ, SEMIGAN_MIRROR="")
     _run(["git", "init", "-q"], work)
     _run(["dvc", "init", "-q"], work)
@@ -385,6 +388,11 @@ def test_smoke_dag_through_dvc_repro(repo, tmp_path, mirror):
     assert "didn't change" in out.stdout or "up to date" in out.stdout, out.stdout
     assert all(p.stat().st_mtime_ns == t for p, t in mtimes.items())
 
+    t0 = time.time()
+    _check_push_pull_round_trip(work, tmp_path, env)
+    print(f"push/pull round trip: {time.time() - t0:.0f} s")
+    # the pulled models are the same runs: the experiment below re-runs only what it changes
+
     _run(["git", "add", "-A"], work)
     _run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "baseline results"], work)
     _run(["dvc", "exp", "run", "-n", "sup-lr",
@@ -406,6 +414,64 @@ def test_smoke_dag_through_dvc_repro(repo, tmp_path, mirror):
     assert any(h.endswith("ssl_gan.test_error_pct_mean") for h in header), header
     assert any(h.endswith("ssl_cgan.fid_domain_mean") for h in header), header
     assert any(line.split(",")[header.index("Experiment")] == "sup-lr" for line in shown[1:]), shown
+
+
+def _md5(path):
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def _check_push_pull_round_trip(work, tmp_path, env):
+    """After `dvc repro` (no remote yet): `dvc status` is clean, `dvc push` says no remote is set;
+    with a local remote, push, delete resources/, pull: the verified data, splits and every
+    finished model come back byte for byte (an unfinished run's checkpoint stays outside DVC),
+    Snakemake has nothing to do, `semigan sample` draws from a pulled generator and a generation
+    run labels its images with a pulled classifier."""
+    assert json.loads(_run(["dvc", "status", "--json"], work).stdout) == {}
+    res = work / "resources"
+    unfinished = res / "models/smoke/mnist/n100/supervised/seed7/checkpoint.pt"
+    unfinished.parent.mkdir(parents=True)
+    unfinished.write_bytes(b"an unfinished run")
+    assert json.loads(_run(["dvc", "status", "--json"], work).stdout) == {}  # not a change of the cached data
+    kept = {str(p.relative_to(res)): _md5(p) for p in res.rglob("*")
+            if p.is_file() and p.name != "checkpoint.pt"
+            and not {"downloads", "fidelity_cache", "extractors"} & set(p.relative_to(res).parts)}
+    assert sum(k.startswith("models/smoke/") and k.endswith("/model.pt") for k in kept) == 9, sorted(kept)
+    assert sum(k.startswith("generation/smoke/") and k.endswith("/model.pt") for k in kept) == 5, sorted(kept)
+    for dataset in ("mnist", "fashion_mnist", "cifar10"):
+        assert {f"fixtures/data/{dataset}/{f}" for f in ("train.npz", "test.npz", "meta.json")} <= set(kept)
+    assert sum(k.startswith("fixtures/splits/") for k in kept) >= 6  # .npz + .json per dataset
+
+    pushed = _run(["dvc", "push"], work, check=False)
+    assert pushed.returncode != 0
+    assert "no remote specified" in pushed.stderr and "dvc remote add -d" in pushed.stderr, pushed.stderr
+    _run(["dvc", "remote", "add", "-d", "team", str(tmp_path / "remote")], work)
+    _run(["dvc", "push"], work)
+    shutil.rmtree(res)
+    _run(["dvc", "pull"], work)
+    pulled = {str(p.relative_to(res)): _md5(p) for p in res.rglob("*") if p.is_file()}
+    assert pulled == kept
+    dry = _run(["snakemake", "-n"], work, env=env)
+    assert "Nothing to be done" in dry.stdout + dry.stderr, dry.stdout[-3000:]
+    assert json.loads(_run(["dvc", "status", "--json"], work).stdout) == {}
+
+    grid = tmp_path / "pulled_samples.png"
+    _run(["semigan", "sample", "mnist/n100/cgan_full/seed0", "--profile", "smoke", "-n", "2", "-o", str(grid)], work)
+    assert grid.stat().st_size > 0
+
+    import torch
+    from semigan.config import gen_spec, load_params, resolve
+
+    eff = resolve(load_params(work / "params.yaml", profile="smoke"))
+    spec = gen_spec(eff, "mnist", 100, "cgan_pseudo", 0)
+    classifier = res / "models/smoke/mnist/n100/supervised/seed0/model.pt"
+    split = next((res / "fixtures/splits/mnist").rglob("n100/seed0.npz"))
+    out = tmp_path / "labelled_by_pulled"
+    _run(["semigan", "train-gan", "--spec", json.dumps(spec), "--classifier", str(classifier),
+          "--data", str(res / "fixtures/data/mnist"), "--split", str(split), "--model", str(out / "model.pt"),
+          "--checkpoint", str(out / "checkpoint.pt"), "--history", str(out / "history.csv")], work, env=env)
+    made = torch.load(out / "model.pt", map_location="cpu", weights_only=False)
+    assert made["training_set"]["classifier_run"] == "mnist/n100/supervised/seed0"
+    assert _md5(classifier) == kept["models/smoke/mnist/n100/supervised/seed0/model.pt"]
 
 
 def test_git_keeps_the_extractor_weights_and_ignores_other_weights(repo):

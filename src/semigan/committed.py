@@ -77,3 +77,21 @@ def mark_out_of_date(record: str | Path) -> None:
     the epoch, not zero: Snakemake skips the time check when the oldest output's time is 0."""
     if Path(record).exists():
         os.utime(record, (1, 1))
+
+
+def date_back_restored_models(models: str | Path, results: str | Path) -> list[Path]:
+    """Date back the models that `dvc pull` or `dvc checkout` wrote, so that file times do not
+    re-run what reads them. Such a model is the run its committed results came from, but a new
+    file: by time, Snakemake would re-evaluate it and retrain the generation runs it labels. A
+    training job writes its model, then its history.csv, so a model newer than its run's history
+    was not written by its training (DVC restored it); it is dated back to 1970, like a committed
+    result, and its content, not its time, is what counts. A model that its training job makes
+    again keeps its time and re-runs the jobs that read it. `models`, `results`: the folders of one
+    kind of run (<dataset>/n<N>/<method>/seed<S>/model.pt, and history.csv beside its results)."""
+    restored = []
+    for model in sorted(Path(models).glob("*/n*/*/seed*/model.pt")):
+        history = Path(results) / model.parent.relative_to(models) / "history.csv"
+        if history.is_file() and model.stat().st_mtime > history.stat().st_mtime:
+            os.utime(model, (1, 1))
+            restored.append(model)
+    return restored

@@ -5,7 +5,7 @@ import sys
 
 from snakemake.logging import logger
 
-from semigan.committed import is_frozen, mark_out_of_date, record_matches, stale_fields
+from semigan.committed import date_back_restored_models, is_frozen, mark_out_of_date, record_matches, stale_fields
 from semigan.data.fetch import mirror_has
 from semigan.data.fixtures import WRITERS as FIXTURES
 from semigan.config import (ParamsError, extractor_settings, gen_spec, generation_blocks, generation_cells, grid_blocks,
@@ -253,5 +253,8 @@ def report_figures():
     return {**FIGURES, **(GEN_FIGURES if GENERATION else {})}
 
 
+# models that DVC restored (dvc pull / dvc checkout) are the committed runs, whatever their file times
+for models, results in ((f"resources/models/{PROFILE}", f"{RESULTS}/runs"), (GEN_MODELS, GEN_RUNS)):
+    date_back_restored_models(models, results)
 warn_stale(grid_cells(CFG), f"{RESULTS}/runs", f"resources/models/{PROFILE}", run_spec)
 warn_stale(generation_cells(CFG), GEN_RUNS, GEN_MODELS, gen_spec)
