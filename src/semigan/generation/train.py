@@ -113,7 +113,8 @@ class GanTrainer(TrainingLoop):
         self.opt_g = torch.optim.Adam(self.g.parameters(), cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
         self.opt_d = torch.optim.Adam(self.d.parameters(), cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
         self.ema = EMA(self.g, cfg.ema_halflife, cfg.ema_rampup)
-        self.stream = IndexStream(torch.arange(len(self.images)), cfg.batch_size, 1_000_003 * spec.seed + 7)
+        self.stream = IndexStream(torch.arange(len(self.images)), cfg.batch_size, 1_000_003 * spec.seed + 7,
+                                  self.device)
         self.log(f"[{spec.name}] training set: {json.dumps(self.data.info)}")
 
     def _fake_classes(self, n: int) -> torch.Tensor | None:
@@ -123,7 +124,7 @@ class GanTrainer(TrainingLoop):
         return self.labels[torch.randint(len(self.labels), (n,), device=self.device)]
 
     def train_step(self) -> dict:
-        idx = self.stream.next().to(self.device)
+        idx = self.stream.next()  # on the run's device
         x = to_gan_input(self.images[idx])
         y = self.labels[idx] if self.labels is not None else None
         n = len(x)

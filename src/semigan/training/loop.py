@@ -193,17 +193,41 @@ def _atomic_torch_save(obj, path: Path) -> None:
         torch.save(obj, tmp)
 
 
-def _rng_state() -> dict:
+def _rng_state(device: torch.device) -> dict:
+    """The CPU generator's state and, on a GPU, that of the run's own GPU only: a node that
+    shows fewer (or other) GPUs on resume can still restore it."""
     state = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
     return state
 
 
-def _set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+def _set_rng_state(state: dict, device: torch.device) -> None:
+    """Restore `_rng_state`, from tensors on any device (the generators take CPU byte
+    tensors). A CUDA state is restored only on a GPU; a checkpoint written by an older
+    version holds one state per visible GPU (a list), of which the run's own is taken."""
+    torch.set_rng_state(state["torch"].cpu())
+    cuda = state.get("cuda")
+    if cuda is not None and device.type == "cuda":
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        if isinstance(cuda, (list, tuple)):
+            cuda = cuda[index] if index < len(cuda) else None
+        if cuda is not None:
+            torch.cuda.set_rng_state(cuda.cpu(), device)
+
+
+def load_checkpoint(path: Path) -> dict:
+    """A checkpoint's contents, every tensor on the CPU whatever device wrote it: RNG and
+    stream states must be CPU tensors, and networks and optimisers copy their states onto
+    the run's device as they load them (`load_state_dict`), so a run resumes on any device."""
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work (a GPU runs asynchronously), so a clock read after
+    it counts that work; nothing to wait for on the CPU."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def log_to_stderr(msg: str) -> None:
@@ -259,20 +283,20 @@ class TrainingLoop:
     # -- checkpoints ------------------------------------------------------------------------
     def state_dict(self) -> dict:
         return {"spec": self.spec.to_dict(), "step": self.step, "wall": self.wall,
-                "ema": self.ema.state_dict(), "rng": _rng_state(), "history": self.history,
+                "ema": self.ema.state_dict(), "rng": _rng_state(self.device), "history": self.history,
                 "resumed_from": self.resumed_from, **self.own_state()}
 
     def load_state_dict(self, state: dict) -> None:
         self.step, self.wall, self.history = state["step"], state["wall"], state["history"]
         self.ema.load_state_dict(state["ema"])
         self.load_own_state(state)
-        _set_rng_state(state["rng"])
+        _set_rng_state(state["rng"], self.device)
         self.resumed_from = state["resumed_from"] + [self.step]
 
     def try_resume(self, checkpoint: Path) -> bool:
         if not checkpoint.exists():
             return False
-        state = torch.load(checkpoint, map_location=self.device, weights_only=True)
+        state = load_checkpoint(checkpoint)
         if state["spec"] != self.spec.to_dict():
             stale = checkpoint.with_name(checkpoint.name + f".stale-step{state['step']}")
             os.replace(checkpoint, stale)
@@ -292,16 +316,25 @@ class TrainingLoop:
         self.try_resume(checkpoint)
         cfg = self.cfg
         stats = StepStats(self.step)
+        # Training time is read at the log points and around measurements and checkpoints,
+        # after waiting for the device: no step waits for the host, and the clock counts the
+        # queued work (on the CPU, where nothing is queued, the waits are no-ops).
+        synchronize(self.device)
+        t0 = time.perf_counter()
         while self.step < cfg.steps:
-            t0 = time.perf_counter()
             stats.add(self.train_step())
             self.step += 1
             self.ema.update(self.ema_source(), self.step)
-            self.wall += time.perf_counter() - t0
-            if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+            history_due = self.history_due()
+            checkpoint_due = self.step % cfg.checkpoint_every == 0 and self.step < cfg.steps
+            log_due = self.step % cfg.log_every == 0 or self.step == cfg.steps
+            if log_due or history_due or checkpoint_due:
+                synchronize(self.device)
+                self.wall += time.perf_counter() - t0
+            if log_due:
                 check_finite(stats.means(), self.spec.name, self.step)
                 self.log(stats.line(self.spec.name, self.step, cfg.steps))
-            if self.history_due():
+            if history_due:
                 row = {"step": self.step, "wall_seconds": round(self.wall, 2), **stats.means()}
                 stop = self.measure(row)
                 self.history.append(row)
@@ -309,11 +342,13 @@ class TrainingLoop:
                 if stop:
                     self.log(f"[{self.spec.name}] stopped at step {self.step} by the caller")
                     break
-            if self.step % cfg.checkpoint_every == 0 and self.step < cfg.steps:
+            if checkpoint_due:
                 _atomic_torch_save(self.state_dict(), checkpoint)
                 if interrupt:
                     self.log(f"[{self.spec.name}] interrupted after the checkpoint at step {self.step} (resume check)")
                     return None
+            if log_due or history_due or checkpoint_due:
+                t0 = time.perf_counter()  # measurement and checkpoint time is not training time
         return {**self.result(), "peak_memory": peak_memory(self.device)}
 
 
@@ -355,8 +390,8 @@ class Trainer(TrainingLoop):
         self.method = build_method(spec.method, ctx, spec.hparams)
         bs = self.cfg.batch_size
         base = 1_000_003 * spec.seed
-        self.lab_stream = IndexStream(torch.from_numpy(self.split.labeled), bs, base + 1)
-        self.unl_streams = [IndexStream(torch.from_numpy(self.split.unlabeled), bs, base + 2 + i)
+        self.lab_stream = IndexStream(torch.from_numpy(self.split.labeled), bs, base + 1, self.device)
+        self.unl_streams = [IndexStream(torch.from_numpy(self.split.unlabeled), bs, base + 2 + i, self.device)
                             for i in range(self.method.unlabeled_batches)]
         self.val_idx = torch.from_numpy(self.split.val).to(self.device)
         self.best = {"val_acc": -1.0, "step": 0, "state": None}
@@ -374,7 +409,7 @@ class Trainer(TrainingLoop):
         return to_model_input(self.images[idx.to(self.device)], self.arch)
 
     def next_batch(self) -> Batch:
-        lab = self.lab_stream.next().to(self.device)
+        lab = self.lab_stream.next()  # on the run's device
         unl = [self._x(s.next()) for s in self.unl_streams]
         return Batch(self._x(lab), self.labels[lab], *unl)
 
