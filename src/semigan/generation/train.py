@@ -99,7 +99,8 @@ class GanTrainer(TrainingLoop):
         train = load_images(data_dir, "train")
         split = read_split(split_path)
         images = torch.from_numpy(train.images)
-        self.data = build_training_set(spec.labels, split, train.labels, images, classifier, spec.threshold)
+        self.data = build_training_set(spec.labels, split, train.labels, images, classifier, spec.threshold,
+                                       self.device)
         self.images = images[torch.from_numpy(self.data.indices)].to(self.device)
         self.labels = (torch.from_numpy(self.data.labels).long().to(self.device)
                        if self.data.labels is not None else None)
