@@ -522,6 +522,22 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _choose_device(option: str | None) -> None:
+    """--device, as $SEMIGAN_DEVICE for every part of the command; then this job's GPU slot on
+    a node of several GPUs (`gpus.claim_gpu`, before CUDA starts); then a bad or absent
+    device fails here, naming the value."""
+    import os
+
+    from .gpus import claim_gpu
+    from .training.loop import DEVICE_ENV, pick_device
+
+    if option:
+        os.environ[DEVICE_ENV] = option
+    claim_gpu(os.environ)
+    if option:
+        pick_device()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from .aggregate import MetricsError
@@ -534,13 +550,8 @@ def main(argv: list[str] | None = None) -> int:
     from .references import ReferenceError
 
     try:
-        if getattr(args, "device", None):
-            import os
-
-            from .training.loop import DEVICE_ENV, pick_device
-
-            os.environ[DEVICE_ENV] = args.device
-            pick_device()  # a bad or absent device fails here, naming the value
+        if hasattr(args, "device"):  # a command that computes
+            _choose_device(args.device)
         args.func(args)
     except (ParamsError, MetricsError, ChecksumError, MirrorError, CorruptFileError,
             UnknownNameError, ReferenceError, UsageError, DivergenceError, CacheError) as exc:
