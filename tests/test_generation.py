@@ -104,3 +104,27 @@ def test_gan_training_resumes_on_the_same_trajectory(mnist_dir, tmp_path):
     assert resumed["resumed_from"] == [3]
     for k, v in straight["generator"].items():
         assert torch.equal(v, resumed["generator"][k]), k
+
+
+def test_gan_checkpoint_written_on_another_device_resumes_on_the_cpu(mnist_dir, tmp_path, monkeypatch):
+    """As the classification loop: a GAN checkpoint saved from GPU 3 (every tensor tagged
+    cuda:3, a CUDA RNG state) resumes on the CPU on the uninterrupted run's trajectory."""
+    from semigan.data.store import load_images
+    from test_training import rewrite_as_saved_on
+
+    monkeypatch.setenv("SEMIGAN_DEVICE", "cpu")
+    labels = load_images(mnist_dir, "train").labels
+    split_path = tmp_path / "split.npz"
+    write_split(make_split(labels, 100, 100, seed=0), split_path, {})
+    cfg = GenTrainConfig(steps=6, batch_size=8, g_width=16, d_width=8, log_every=1, checkpoint_every=3)
+    spec = GenSpec("smoke", "mnist", 100, 0, "gan", "none", train=cfg)
+    straight = GanTrainer(spec, mnist_dir, split_path).run(tmp_path / "none.pt")
+    ckpt = tmp_path / "ckpt.pt"
+    assert GanTrainer(spec, mnist_dir, split_path).run(ckpt, interrupt=True) is None
+    rewrite_as_saved_on(ckpt, "cuda:3", monkeypatch)
+    resumed = GanTrainer(spec, mnist_dir, split_path).run(ckpt)
+    assert resumed["resumed_from"] == [3]
+    for k, v in straight["generator"].items():
+        assert torch.equal(v, resumed["generator"][k]), k
+    assert [{k: v for k, v in r.items() if k != "wall_seconds"} for r in straight["history"]] == \
+        [{k: v for k, v in r.items() if k != "wall_seconds"} for r in resumed["history"]]

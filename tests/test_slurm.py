@@ -233,3 +233,29 @@ def test_script_names_what_is_missing_and_rejects_bad_input(repo, tmp_path):
     out = subprocess.run([script, "down", str(tmp_path / "none")], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr  # nothing to stop is not an error
     assert not (tmp_path / "none").exists()  # only `up` makes the folder
+
+
+def _rules_asking_for_a_gpu(repo):
+    """Rule name → its `gpu=` resource expression, read from workflow/rules/*.smk."""
+    found = {}
+    for smk in sorted((repo / "workflow/rules").glob("*.smk")):
+        for block in re.split(r"\n(?=\s*rule )", smk.read_text()):
+            name = re.match(r"\s*rule (\w+):", block)
+            gpu = re.search(r"resources:\s*\n\s*gpu=([^,\n]+),", block)
+            if name and gpu:
+                found[name.group(1)] = gpu.group(1).split("#")[0].strip()
+    return found
+
+
+def test_slurm_profile_sends_gpu_rules_to_the_gpu_partition_and_the_rest_to_the_cpu_partition(repo):
+    profile = yaml.safe_load((repo / "profiles/slurm/config.yaml").read_text())
+    gpu_rules = _rules_asking_for_a_gpu(repo)
+    assert set(gpu_rules) == {"train", "train_gan", "extractor", "evaluate_gan", "bench", "bench_metrics"}, gpu_rules
+    assert gpu_rules["evaluate_gan"] == "evaluate_gan_gpus"  # a GPU only where it computes Inception metrics
+    assert profile["default-resources"]["slurm_partition"] == "cpu"
+    assert {rule: profile["set-resources"][rule]["slurm_partition"] for rule in gpu_rules} == dict.fromkeys(gpu_rules, "gpu")
+    cpu_only = {r for r, s in profile["set-resources"].items() if s.get("slurm_partition", "cpu") == "cpu"}
+    assert not cpu_only & set(gpu_rules)
+    # the test cluster has no GPU: every rule that would ask for one is told not to
+    local = yaml.safe_load((repo / "profiles/slurm-local/config.yaml").read_text())
+    assert {r for r, s in local["set-resources"].items() if s.get("gpu") == 0} >= {"train", "train_gan", "extractor", "evaluate_gan"}

@@ -276,3 +276,126 @@ def test_confusion_matrix_counts_true_by_predicted_and_per_class_accuracy_reads_
     assert confusion.tolist() == [[1, 2, 0, 0], [0, 2, 0, 0], [1, 0, 0, 0], [0, 0, 0, 0]]
     accuracy = per_class_accuracy(confusion)
     assert accuracy[:3] == pytest.approx([1 / 3, 1.0, 0.0]) and np.isnan(accuracy[3])  # class 3: no images
+
+
+def rewrite_as_saved_on(checkpoint, device: str, monkeypatch, with_cuda_rng=True):
+    """Rewrite a checkpoint as a run on `device` would have written it: every storage tagged
+    with that device (torch.load without a map would put it back there, or fail where there
+    is no such device) and, for a GPU, a CUDA RNG state beside the CPU one."""
+    state = torch.load(checkpoint, weights_only=True)
+    if with_cuda_rng:
+        state["rng"]["cuda"] = torch.zeros(16, dtype=torch.uint8)
+    with monkeypatch.context() as m:
+        m.setattr(torch.serialization, "location_tag", lambda storage: device)
+        torch.save(state, checkpoint)
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="CUDA"):
+            torch.load(checkpoint, weights_only=True)  # the tags took: these tensors are not the CPU's
+
+
+def test_checkpoint_written_on_another_device_resumes_on_the_cpu_on_the_same_trajectory(
+        mnist_dir, split_path, tmp_path, monkeypatch):
+    """A checkpoint whose tensors were saved from another device (here GPU 3, with its CUDA RNG
+    state) resumes on the CPU: RNG and stream states restore on the CPU, networks and
+    optimisers on the run's device, and the result is the uninterrupted run's bit for bit."""
+    monkeypatch.setenv("SEMIGAN_DEVICE", "cpu")
+    torch.set_num_threads(2)
+    straight = Trainer(_spec(steps=20), mnist_dir, split_path, log=lambda m: None).run(tmp_path / "a.pt")
+    ckpt = tmp_path / "b.pt"
+    assert Trainer(_spec(steps=20), mnist_dir, split_path, log=lambda m: None).run(ckpt, interrupt=True) is None
+    rewrite_as_saved_on(ckpt, "cuda:3", monkeypatch)
+    resumed = Trainer(_spec(steps=20), mnist_dir, split_path, log=lambda m: None).run(ckpt)
+    assert resumed["resumed_from"] == [10]
+    for key in ("classifier_final_ema", "classifier"):
+        for name, value in straight[key].items():
+            assert torch.equal(value, resumed[key][name]), f"{key}.{name} diverged after resume"
+    for name, value in straight["exported"]["generator"].items():
+        assert torch.equal(value, resumed["exported"]["generator"][name]), name
+    assert _strip_wall(straight["history"]) == _strip_wall(resumed["history"])
+
+
+def test_cuda_rng_state_is_saved_and_restored_for_the_runs_own_gpu_only(monkeypatch):
+    """With a fake CUDA: the state saved is the run's GPU's (not one per visible GPU, which a
+    node showing fewer GPUs could not restore), it is restored onto that GPU from the CPU
+    tensor a checkpoint loads as, an older checkpoint's per-GPU list gives the run's entry,
+    and a CPU run ignores a CUDA state."""
+    from semigan.training import loop
+
+    saved, restored = [], []
+    monkeypatch.setattr(torch.cuda, "get_rng_state", lambda device: saved.append(device) or torch.ones(8, dtype=torch.uint8))
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda state, device: restored.append((state.device, state.sum().item(), device)))
+    state = loop._rng_state(torch.device("cuda:2"))
+    assert saved == [torch.device("cuda:2")] and state["cuda"].sum() == 8
+    assert "cuda" not in loop._rng_state(torch.device("cpu"))
+    loop._set_rng_state(state, torch.device("cuda:2"))
+    assert restored == [(torch.device("cpu"), 8, torch.device("cuda:2"))]
+    restored.clear()
+    old = {"torch": torch.get_rng_state(), "cuda": [torch.full((4,), k, dtype=torch.uint8) for k in range(3)]}
+    loop._set_rng_state(old, torch.device("cuda:1"))
+    assert restored == [(torch.device("cpu"), 4, torch.device("cuda:1"))]
+    restored.clear()
+    loop._set_rng_state(state, torch.device("cpu"))
+    assert restored == []
+
+
+# sha256 of the first 1200 index batches of each stream, computed with the code that made the
+# committed cpu runs (streams on the CPU, before they could live on a device): the labelled
+# and both unlabelled streams of the committed MNIST-100 and CIFAR-4000 ssl_gan seed-0 specs
+# (split sizes from their metrics.json, batch 100 and 50), and a stream whose batches wrap
+# across epochs (250 indices, batch 64, the GAN stream's kind).
+FROZEN_STREAMS = {
+    "mnist": ((100, 58900, 100, 0), "e5321e794f9e24a8a63bb2e8f29f47610873cb86a0ba3c09c815c4c25f978b57"),
+    "cifar10_jpeg": ((4000, 45000, 50, 0), "c132b752f3caff27dd1520b2578671883f3df62bed9afa7d767278642b4fe243"),
+}
+FROZEN_WRAPPING_STREAM = "81a23b90cd7ad29b1fced26e81caede5980e984b7fae7b1a06155c4afa7bd6f1"
+
+
+@pytest.mark.parametrize("dataset", sorted(FROZEN_STREAMS))
+def test_cpu_index_streams_are_the_committed_runs_streams(dataset):
+    import hashlib
+
+    from semigan.training.sampling import IndexStream
+
+    (n_lab, n_unl, bs, seed), expected = FROZEN_STREAMS[dataset]
+    base = 1_000_003 * seed  # as Trainer seeds its streams
+    streams = [IndexStream(torch.arange(n_lab), bs, base + 1)] + \
+        [IndexStream(torch.arange(n_unl), bs, base + 2 + i, torch.device("cpu")) for i in range(2)]
+    h = hashlib.sha256()
+    for _ in range(1200):
+        for s in streams:
+            batch = s.next()
+            assert batch.device.type == "cpu" and len(batch) == bs
+            h.update(batch.numpy().astype("<i8").tobytes())
+    assert h.hexdigest() == expected
+
+
+def test_index_stream_uploads_once_per_epoch_and_resumes_from_cpu_state(monkeypatch):
+    """Batches are slices of one uploaded order per epoch (no copy per step); the state is on
+    the CPU and a stream restored from it continues the same sequence."""
+    import hashlib
+
+    from semigan.training.sampling import IndexStream
+
+    uploads = []
+    real_to = torch.Tensor.to
+
+    def counting_to(self, *args, **kwargs):
+        uploads.append(len(self))
+        return real_to(self, *args, **kwargs)
+
+    s = IndexStream(torch.arange(250) + 1000, 64, 7)
+    h = hashlib.sha256()
+    monkeypatch.setattr(torch.Tensor, "to", counting_to)
+    for _ in range(50):
+        h.update(s.next().numpy().astype("<i8").tobytes())
+    monkeypatch.undo()
+    assert h.hexdigest() == FROZEN_WRAPPING_STREAM
+    assert uploads == [250] * 13  # 50 × 64 = 3200 indices: 13 epochs of 250, one upload each
+    a = IndexStream(torch.arange(250), 64, 7)
+    for _ in range(5):
+        a.next()
+    state = a.state_dict()
+    assert all(v.device.type == "cpu" for v in (state["rng"], state["order"]))
+    b = IndexStream(torch.arange(250), 64, 0)
+    b.load_state_dict(state)
+    assert all(torch.equal(a.next(), b.next()) for _ in range(10))

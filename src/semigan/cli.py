@@ -335,6 +335,14 @@ def _cmd_record_inputs(a) -> None:
     write_input_record(a.inputs, Path(a.out))
 
 
+def _device_option(s: argparse.ArgumentParser) -> None:
+    """Every command that computes takes the device the same way as $SEMIGAN_DEVICE (which
+    it sets for the command, so training, pseudo-labelling, the extractor and torch-fidelity
+    all see one choice)."""
+    s.add_argument("--device", default=None,
+                   help="cpu, cuda or cuda:<index> (default: $SEMIGAN_DEVICE, else the GPU if there is one)")
+
+
 def _training_files(s: argparse.ArgumentParser) -> None:
     """What every training command reads and writes."""
     s.add_argument("--data", required=True)
@@ -346,6 +354,7 @@ def _training_files(s: argparse.ArgumentParser) -> None:
     s.add_argument("--interrupt-after-checkpoint", action="store_true",
                    help="stop after the first checkpoint and resume from it in a fresh trainer "
                         "(always in a preflight's runs)")
+    _device_option(s)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -396,6 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--loss-growth", type=float, default=100.0,
                    help="diverged if a training loss ends above this × its first logged value")
     s.add_argument("--out", required=True)
+    _device_option(s)
     s.set_defaults(func=_cmd_evaluate)
 
     s = sub.add_parser("aggregate", help="metrics files → runs.csv and summary.csv")
@@ -460,6 +470,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="expect the hash of the record already at --info, if there is one (the workflow's setting)")
     s.add_argument("--aside", default=None,
                    help="folder for weights that differ from the expected ones (default: beside --out)")
+    _device_option(s)
     s.set_defaults(func=_cmd_train_extractor)
 
     s = sub.add_parser("train-gan", help="train one generation run (resumes from its checkpoint)")
@@ -481,6 +492,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--grid", required=True, help="PNG of samples, rows = classes")
     s.add_argument("--out", required=True)
     s.add_argument("--threads", type=int, default=None)
+    _device_option(s)
     s.set_defaults(func=_cmd_evaluate_gan)
 
     s = sub.add_parser("sample", help="samples of a generation run as a PNG grid")
@@ -490,6 +502,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-n", type=int, default=10, help="samples (per class without --class)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("-o", "--out", required=True)
+    _device_option(s)
     s.set_defaults(func=_cmd_sample)
 
     s = sub.add_parser("generation-tables", help="generation metrics → tables and figures")
@@ -516,6 +529,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--target", type=float, default=None, help="test error %% for time-to-target (none: the curve only)")
     s.add_argument("--stop-at-target", action="store_true",
                    help="end training once the target is reached (default: the whole schedule)")
+    _device_option(s)
     s.set_defaults(func=_cmd_bench)
 
     s = sub.add_parser("bench-metrics", help="seconds for FID+IS+KID+PR of N generated images → JSON")
@@ -529,6 +543,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also time the Inception metrics on this many samples and reference images (0: no)")
     s.add_argument("--inception-weights", default=None, help="torch-fidelity inception-v3-compat weights file")
     s.add_argument("--no-download", action="store_true", help="never try to download Inception weights")
+    _device_option(s)
     s.set_defaults(func=_cmd_bench_metrics)
 
     s = sub.add_parser("show-spec", help="a run's effective settings and the params.yaml layer that set each")
@@ -549,6 +564,22 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _choose_device(option: str | None) -> None:
+    """--device, as $SEMIGAN_DEVICE for every part of the command; then this job's GPU slot on
+    a node of several GPUs (`gpus.claim_gpu`, before CUDA starts); then a bad or absent
+    device fails here, naming the value."""
+    import os
+
+    from .gpus import claim_gpu
+    from .training.loop import DEVICE_ENV, pick_device
+
+    if option:
+        os.environ[DEVICE_ENV] = option
+    claim_gpu(os.environ)
+    if option:
+        pick_device()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from .aggregate import MetricsError
@@ -561,6 +592,8 @@ def main(argv: list[str] | None = None) -> int:
     from .references import ReferenceError
 
     try:
+        if hasattr(args, "device"):  # a command that computes
+            _choose_device(args.device)
         args.func(args)
     except (ParamsError, MetricsError, ChecksumError, MirrorError, DownloadError, CorruptFileError,
             UnknownNameError, ReferenceError, UsageError, DivergenceError, CacheError) as exc:

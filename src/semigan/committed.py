@@ -42,8 +42,11 @@ def stale_fields(metrics_file: str | Path, spec: dict) -> list[str]:
     path = Path(metrics_file)
     if not path.exists():
         return []
+    from .training.loop import with_fast_path_defaults
+
     recorded = json.loads(path.read_text()).get("config", {})
-    return differing_fields(recorded, spec)
+    # settings added after a run was recorded count at the default it ran with
+    return differing_fields(with_fast_path_defaults(recorded), spec)
 
 
 def is_frozen(metrics_file: str | Path, model_file: str | Path) -> bool:

@@ -44,6 +44,8 @@ rule bench_metrics:
         download="" if GEN.get("allow_download", True) else "--no-download",
     log:
         f"logs/{PROFILE}/bench_metrics/{RUN}.log",
+    resources:
+        gpu=1,  # the Inception pass runs on the chosen device
     threads: 2
     conda:
         "../envs/semigan.yaml"

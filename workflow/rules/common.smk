@@ -213,9 +213,21 @@ def inception_args(wildcards):
     for a dataset that generation.inception_datasets (null: every dataset) leaves out. Empty
     for an included dataset without configured weights, as before the option existed, so
     finished runs are not re-run for it."""
-    wanted = GEN.get("inception_datasets")
-    skip = "--no-inception" if wanted is not None and wildcards.dataset not in wanted else ""
+    skip = "" if computes_inception(wildcards) else "--no-inception"
     return " ".join(a for a in (inception_weights_arg(), skip) if a)
+
+
+def computes_inception(wildcards) -> bool:
+    """Whether this dataset's generation runs get Inception metrics (generation.inception_datasets;
+    null: every dataset)."""
+    wanted = GEN.get("inception_datasets")
+    return wanted is None or wildcards.dataset in wanted
+
+
+def evaluate_gan_gpus(wildcards) -> int:
+    """evaluate_gan holds a GPU only where it runs the 299×299 Inception over 10k + 10k images;
+    the domain metrics alone are seconds on a CPU."""
+    return 1 if computes_inception(wildcards) else 0
 
 
 # -- the report step (report.smk) --------------------------------------------------------

@@ -71,6 +71,8 @@ rule evaluate_gan:
         download="" if GEN.get("allow_download", True) else "--no-download",
     log:
         f"logs/{PROFILE}/evaluate_gan/{RUN}.log",
+    resources:
+        gpu=evaluate_gan_gpus,
     threads: 2
     conda:
         "../envs/semigan.yaml"

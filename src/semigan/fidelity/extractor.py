@@ -205,9 +205,11 @@ def build_domain_extractor(data_dir: Path, out: Path, info_json: Path, epochs: i
     from .. import provenance
     from ..data.store import load_meta, load_images
 
+    from ..training.loop import pick_device
+
     if threads:
         torch.set_num_threads(threads)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = pick_device()  # $SEMIGAN_DEVICE / --device, as every part of the suite
     meta = load_meta(data_dir)
     train, test = load_images(data_dir, "train"), load_images(data_dir, "test")
     nchw = lambda a: torch.from_numpy(np.ascontiguousarray(a.transpose(0, 3, 1, 2)))  # noqa: E731

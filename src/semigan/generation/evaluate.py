@@ -18,7 +18,7 @@ from .. import provenance
 from ..atomic import atomic_path
 from ..data.store import load_meta, load_images
 from ..fidelity.metrics import class_consistency, domain_metrics, inception_metrics
-from ..training.loop import log_to_stderr
+from ..training.loop import log_to_stderr, pick_device
 from .train import GenSpec, balanced_classes, generate, load_generator
 
 SAMPLE_SEED = 12345  # the same z for every run: metrics and grids compare like with like
@@ -68,7 +68,8 @@ def evaluate_gan_run(model_path: Path, data_dir: Path, extractor: Path, cache_ro
     each part's start and end are logged, so a run's log shows where an hour-long
     evaluation is, as the training loop's does."""
     seconds: dict[str, float] = {}
-    g, blob = load_generator(model_path)
+    device = pick_device()  # one device for every part: generator, extractor, torch-fidelity
+    g, blob = load_generator(model_path, device)
     spec = GenSpec.from_dict(blob["spec"])
 
     def timed(name, fn, detail=""):
@@ -83,16 +84,17 @@ def evaluate_gan_run(model_path: Path, data_dir: Path, extractor: Path, cache_ro
     k = blob["n_classes"]
     samples, classes, reference = timed("generate", lambda: evaluation_samples(g, blob, data_dir, n_samples))
     ref_name = f"{spec.dataset}-test"
-    domain = timed("domain", lambda: domain_metrics(samples, reference, ref_name, extractor, cache_root))
+    domain = timed("domain", lambda: domain_metrics(samples, reference, ref_name, extractor, cache_root, device))
     skip = None if inception else (f"not requested for {spec.dataset} "
                                    "(generation.inception_datasets of this profile leaves it out)")
     inception = timed("inception", lambda: inception_metrics(samples, reference, ref_name, inception_weights,
-                                                             cache_root, allow_download, skip_reason=skip),
+                                                             cache_root, allow_download, skip_reason=skip,
+                                                             device=device),
                       "" if skip else f": {len(samples)} samples, and {len(reference)} test images unless"
                                       f" their features are cached under {cache_root}, through a 299×299 Inception")
     if spec.conditional:
         consistency = timed("class_consistency", lambda: class_consistency(extractor, samples, classes,
-                                                                           meta["classes"]))
+                                                                           meta["classes"], device))
     else:
         consistency = {"overall": None, "per_class": {}, "n": 0,
                        "reason": "unconditional generator: no class is asked for"}
@@ -112,7 +114,7 @@ def evaluate_gan_run(model_path: Path, data_dir: Path, extractor: Path, cache_ro
         "split_sha256": blob["split_sha256"],
         "sample_seed": SAMPLE_SEED, "sample_grid": str(grid_out),
         "dataset_note": meta.get("note", ""), "config": blob["spec"],
-        "provenance": {"train": blob["provenance"], "evaluate": provenance.collect(next(g.parameters()).device)},
+        "provenance": {"train": blob["provenance"], "evaluate": provenance.collect(device)},
     }
 
 

@@ -35,26 +35,29 @@ class GanTrainingSet:
 
 
 @torch.no_grad()
-def classifier_predictions(model_path: Path, images_nhwc: torch.Tensor, batch_size: int = 2000):
-    """(predicted class, confidence) of a classification run's selected weights."""
-    from ..training.loop import RunSpec
+def classifier_predictions(model_path: Path, images_nhwc: torch.Tensor, batch_size: int = 2000,
+                           device: torch.device | None = None):
+    """(predicted class, confidence) of a classification run's selected weights, computed on
+    `device` (default: the run's, $SEMIGAN_DEVICE / --device), returned on the CPU."""
+    from ..training.loop import RunSpec, pick_device
 
+    device = device or pick_device()
     blob = torch.load(model_path, map_location="cpu", weights_only=True)
     spec = RunSpec.from_dict(blob["spec"])
     arch = get_architecture(spec.arch)
     h, w, c = images_nhwc.shape[1:]
     clf = arch.classifier(blob["n_classes"], (c, h, w))
     clf.load_state_dict(blob["classifier"])
-    clf.eval()
-    probs = torch.cat([torch.softmax(clf(to_model_input(images_nhwc[i:i + batch_size], arch)), 1)
+    clf.to(device).eval()
+    probs = torch.cat([torch.softmax(clf(to_model_input(images_nhwc[i:i + batch_size].to(device), arch)), 1)
                        for i in range(0, len(images_nhwc), batch_size)])
-    conf, pred = probs.max(1)
+    conf, pred = probs.cpu().max(1)
     return pred.numpy(), conf.numpy(), spec
 
 
 def build_training_set(source: str, split: Split, train_labels: np.ndarray,
                        images_nhwc: torch.Tensor | None = None, classifier: Path | None = None,
-                       threshold: float = 0.0) -> GanTrainingSet:
+                       threshold: float = 0.0, device: torch.device | None = None) -> GanTrainingSet:
     if source not in LABEL_SOURCES:
         raise ValueError(f"labels={source!r}: expected one of {LABEL_SOURCES}")
     lab, unl = split.labeled, split.unlabeled
@@ -70,7 +73,7 @@ def build_training_set(source: str, split: Split, train_labels: np.ndarray,
                                                        "n_pseudo_labels": 0})
     if classifier is None or images_nhwc is None:
         raise ValueError("labels='pseudo' needs a classifier run's model file and the images")
-    pred, conf, spec = classifier_predictions(classifier, images_nhwc[torch.from_numpy(unl)])
+    pred, conf, spec = classifier_predictions(classifier, images_nhwc[torch.from_numpy(unl)], device=device)
     keep = conf >= threshold
     idx = np.concatenate([lab, unl[keep]])
     labels = np.concatenate([train_labels[lab], pred[keep]])

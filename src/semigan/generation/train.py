@@ -16,8 +16,8 @@ from ..data.store import load_meta, load_images
 from ..models.cgan import CondGenerator, ProjectionDiscriminator
 from ..splits import read_split
 from ..training.ema import EMA
-from ..training.loop import (RunIdentity, TrainingLoop, _atomic_torch_save, pick_device, require_positive,
-                             train_resuming, write_training_options)
+from ..training.loop import (FastPath, RunIdentity, TrainingLoop, _atomic_torch_save, pick_device,
+                             require_positive, train_resuming, write_training_options)
 from ..training.sampling import IndexStream
 from .labels import LABEL_SOURCES, build_training_set
 
@@ -29,7 +29,7 @@ def to_gan_input(images_nhwc_uint8: torch.Tensor) -> torch.Tensor:
 
 
 @dataclass
-class GenTrainConfig:
+class GenTrainConfig(FastPath):
     steps: int = 3000
     batch_size: int = 64
     lr_g: float = 2e-4
@@ -45,6 +45,7 @@ class GenTrainConfig:
     checkpoint_every: int = 500
 
     def __post_init__(self):
+        self.check_fast_path("generation.train")
         require_positive(self, ("steps", "batch_size", "z_dim", "g_width", "d_width", "log_every",
                                 "checkpoint_every"), "generation.train")
 
@@ -99,7 +100,8 @@ class GanTrainer(TrainingLoop):
         train = load_images(data_dir, "train")
         split = read_split(split_path)
         images = torch.from_numpy(train.images)
-        self.data = build_training_set(spec.labels, split, train.labels, images, classifier, spec.threshold)
+        self.data = build_training_set(spec.labels, split, train.labels, images, classifier, spec.threshold,
+                                       self.device)
         self.images = images[torch.from_numpy(self.data.indices)].to(self.device)
         self.labels = (torch.from_numpy(self.data.labels).long().to(self.device)
                        if self.data.labels is not None else None)
@@ -109,11 +111,13 @@ class GanTrainer(TrainingLoop):
         self.split_sha256 = split.digest()
         torch.manual_seed(spec.seed)
         self.g, self.d = build_networks(spec, self.image_shape, self.n_classes, self.device)
+        self.use_channels_last()  # before the EMA copy
         cfg = self.cfg
         self.opt_g = torch.optim.Adam(self.g.parameters(), cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
         self.opt_d = torch.optim.Adam(self.d.parameters(), cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
         self.ema = EMA(self.g, cfg.ema_halflife, cfg.ema_rampup)
-        self.stream = IndexStream(torch.arange(len(self.images)), cfg.batch_size, 1_000_003 * spec.seed + 7)
+        self.stream = IndexStream(torch.arange(len(self.images)), cfg.batch_size, 1_000_003 * spec.seed + 7,
+                                  self.device)
         self.log(f"[{spec.name}] training set: {json.dumps(self.data.info)}")
 
     def _fake_classes(self, n: int) -> torch.Tensor | None:
@@ -123,21 +127,22 @@ class GanTrainer(TrainingLoop):
         return self.labels[torch.randint(len(self.labels), (n,), device=self.device)]
 
     def train_step(self) -> dict:
-        idx = self.stream.next().to(self.device)
-        x = to_gan_input(self.images[idx])
+        idx = self.stream.next()  # on the run's device
+        x = self.as_batch_layout(to_gan_input(self.images[idx]))
         y = self.labels[idx] if self.labels is not None else None
         n = len(x)
         y_fake = self._fake_classes(n)
         with torch.no_grad():
             fake = self.g(self.g.sample_z(n, device=self.device), y_fake)
-        loss_d = F.relu(1 - self.d(x, y)).mean() + F.relu(1 + self.d(fake, y_fake)).mean()
+        # hinge losses in fp32 under bf16 autocast (`.float()` is the identity in fp32)
+        loss_d = F.relu(1 - self.d(x, y).float()).mean() + F.relu(1 + self.d(fake, y_fake).float()).mean()
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         self.opt_d.step()
 
         y_fake = self._fake_classes(n)
         self.d.requires_grad_(False)
-        loss_g = -self.d(self.g(self.g.sample_z(n, device=self.device), y_fake), y_fake).mean()
+        loss_g = -self.d(self.g(self.g.sample_z(n, device=self.device), y_fake), y_fake).float().mean()
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.opt_g.step()
@@ -146,6 +151,9 @@ class GanTrainer(TrainingLoop):
 
     def ema_source(self) -> torch.nn.Module:
         return self.g
+
+    def networks(self) -> list[torch.nn.Module]:
+        return [self.g, self.d]
 
     def own_state(self) -> dict:
         return {"g": self.g.state_dict(), "d": self.d.state_dict(), "opt_g": self.opt_g.state_dict(),

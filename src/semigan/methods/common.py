@@ -102,6 +102,10 @@ class ClassifierMethod:
 
         data_dependent_init(self.classifier, x_lab)
 
+    def networks(self) -> list[torch.nn.Module]:
+        """Every network the method trains (the fast-path settings apply to each)."""
+        return [self.classifier]
+
     def scheduled_lr(self, step: int) -> None:
         set_lr(self.opt, self.hp.lr * lr_multiplier(step, self.ctx.total_steps, self.hp.decay_start))
 

@@ -37,7 +37,7 @@ class PseudoLabel(ClassifierMethod):
     def train_step(self, batch: Batch, step: int) -> dict:
         self.scheduled_lr(step)
         n_lab = len(batch.x_lab)
-        logits = self.classifier(torch.cat([batch.x_lab, batch.x_unl]))
+        logits = self.classifier(torch.cat([batch.x_lab, batch.x_unl])).float()  # losses in fp32 under bf16
         l_lab, l_unl = logits[:n_lab], logits[n_lab:]
         loss_lab = F.cross_entropy(l_lab, batch.y_lab)
         with torch.no_grad():

@@ -22,15 +22,16 @@ from .common import Batch, ClassifierMethod, OptimHParams, accuracy_of, adam, lr
 
 def unsupervised_loss(logits_unl: torch.Tensor, logits_fake: torch.Tensor) -> torch.Tensor:
     """½·(−E_data log D(x) − E_G log(1 − D(G(z)))) with D(x) = Z/(Z+1), written with
-    lse = log Z: −½·mean(lse_unl) + ½·mean(softplus(lse_unl)) + ½·mean(softplus(lse_fake))."""
-    lse_unl = torch.logsumexp(logits_unl, 1)
-    lse_fake = torch.logsumexp(logits_fake, 1)
+    lse = log Z: −½·mean(lse_unl) + ½·mean(softplus(lse_unl)) + ½·mean(softplus(lse_fake)).
+    In fp32 whatever the step's precision (`.float()` is the identity on fp32 logits)."""
+    lse_unl = torch.logsumexp(logits_unl.float(), 1)
+    lse_fake = torch.logsumexp(logits_fake.float(), 1)
     return (-0.5 * lse_unl.mean() + 0.5 * F.softplus(lse_unl).mean()
             + 0.5 * F.softplus(lse_fake).mean())
 
 
 def feature_matching_loss(feat_fake: torch.Tensor, feat_real: torch.Tensor, kind: str) -> torch.Tensor:
-    diff = feat_fake.mean(0) - feat_real.mean(0)
+    diff = feat_fake.float().mean(0) - feat_real.float().mean(0)  # fp32 means under bf16 autocast
     if kind == "squared":
         return diff.square().mean()
     if kind == "absolute":
@@ -99,13 +100,13 @@ class SSLGAN(ClassifierMethod):
             fake = self.generator(self.generator.sample_z(n_unl, device=self.ctx.device))
         logits = self.classifier(torch.cat([batch.x_lab, batch.x_unl, fake]))
         l_lab, l_unl, l_fake = logits.split([n_lab, n_unl, len(fake)])
-        loss_lab = F.cross_entropy(l_lab, batch.y_lab)
+        loss_lab = F.cross_entropy(l_lab.float(), batch.y_lab)
         loss_unl = unsupervised_loss(l_unl, l_fake)
         loss = loss_lab + self.hp.unlabeled_weight * loss_unl
         stats = {"loss_lab": loss_lab.detach(), "loss_unl": loss_unl.detach(),
                  "train_acc": accuracy_of(l_lab.detach(), batch.y_lab)}
         if self.hp.balance_weight:  # skipped at 0, so runs without it compute exactly what they did
-            loss_bal = class_balance_loss(l_unl)
+            loss_bal = class_balance_loss(l_unl.float())
             loss = loss + self.hp.balance_weight * loss_bal
             stats["loss_bal"] = loss_bal.detach()
         self.opt.zero_grad(set_to_none=True)
@@ -131,6 +132,9 @@ class SSLGAN(ClassifierMethod):
             for p in self._d_trainable:
                 p.requires_grad_(True)
         return loss_gen.detach()
+
+    def networks(self) -> list[torch.nn.Module]:
+        return [self.classifier, self.generator]
 
     def state_dict(self) -> dict:
         return dict(super().state_dict(), generator=self.generator.state_dict(),

@@ -4,6 +4,7 @@ checkpoints and automatic resume from them."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import csv
 import dataclasses
@@ -30,10 +31,49 @@ from .ema import EMA
 from .sampling import IndexStream
 
 SELECTIONS = ("best_val", "final")
+PRECISIONS = ("fp32", "bf16")
+
+
+@dataclass(kw_only=True)
+class FastPath:
+    """Speed settings of a training run (on a GPU above all), each recorded in the run's
+    settings. All off is the committed cpu runs' arithmetic, bit for bit.
+      channels_last  networks and image batches in channels-last memory layout
+      compile        the networks through torch.compile (after data-dependent init)
+      precision      fp32, or bf16 autocast of the training step (losses, logsumexp and
+                     feature means stay fp32; validation and evaluation run in fp32)
+      deterministic  on a GPU, cuDNN's deterministic kernels and torch's deterministic
+                     algorithms; off: cuDNN autotuning (cudnn.benchmark), faster, not
+                     bitwise repeatable. No effect on the CPU."""
+
+    channels_last: bool = False
+    compile: bool = False
+    precision: str = "fp32"
+    deterministic: bool = True
+
+    def check_fast_path(self, where: str) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"{where}.precision={self.precision!r}: expected one of {PRECISIONS}")
+        for name in ("channels_last", "compile", "deterministic"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{where}.{name}={getattr(self, name)!r}: expected true or false")
+
+
+FAST_PATH_DEFAULTS = dataclasses.asdict(FastPath())
+
+
+def with_fast_path_defaults(spec: dict) -> dict:
+    """A recorded run description with the fast-path settings it ran with filled in: a run
+    recorded before these settings existed ran with every one at its default (off), so its
+    description compares equal to today's for the same run (committed results stay current,
+    checkpoints resume)."""
+    if not isinstance(spec.get("train"), dict):
+        return spec
+    return {**spec, "train": {**FAST_PATH_DEFAULTS, **spec["train"]}}
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(FastPath):
     steps: int
     batch_size: int = 100
     eval_every: int = 500
@@ -45,6 +85,7 @@ class TrainConfig:
     init_size: int = 500
 
     def __post_init__(self):
+        self.check_fast_path("train")
         if self.selection not in SELECTIONS:
             raise ValueError(f"train.selection={self.selection!r}: expected one of {SELECTIONS}")
         require_positive(self, ("steps", "batch_size", "eval_every", "checkpoint_every", "log_every",
@@ -123,9 +164,9 @@ DEVICE_ENV = "SEMIGAN_DEVICE"
 
 def pick_device() -> torch.device:
     """The GPU when there is one, else the CPU; $SEMIGAN_DEVICE (cpu, cuda, cuda:<i>) chooses.
-    On a GPU, training is made reproducible run to run (cuDNN's deterministic kernels, no
-    autotuning, torch's deterministic algorithms where they exist, warning where they do not);
-    CPU runs are deterministic as they are, and their numerics stay untouched."""
+    On a GPU, work is made reproducible run to run (`set_determinism`; a training run's
+    `train.deterministic: false` opts out); CPU runs are deterministic as they are, and their
+    numerics stay untouched."""
     from ..errors import UsageError
 
     name = os.environ.get(DEVICE_ENV)
@@ -138,12 +179,29 @@ def pick_device() -> torch.device:
             raise UsageError(f"${DEVICE_ENV}={name!r}, but torch {torch.__version__} sees no CUDA device; "
                              "unset it to use the CPU")
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS
-        torch.backends.cudnn.benchmark = False
-        torch.backends.cudnn.deterministic = True
-        torch.use_deterministic_algorithms(True, warn_only=True)
+        set_determinism(device, True)
     elif device.type != "cpu":
         raise UsageError(f"${DEVICE_ENV}={name!r}: expected cpu, cuda or cuda:<index>")
     return device
+
+
+def set_determinism(device: torch.device, deterministic: bool) -> None:
+    """On a GPU: cuDNN's deterministic kernels without autotuning and torch's deterministic
+    algorithms where they exist (warning where they do not), or, not deterministic, cuDNN's
+    autotuner (`cudnn.benchmark`), which picks the fastest kernels per shape. The CPU is left
+    as it is."""
+    if device.type != "cuda":
+        return
+    torch.backends.cudnn.benchmark = not deterministic
+    torch.backends.cudnn.deterministic = deterministic
+    torch.use_deterministic_algorithms(deterministic, warn_only=True)
+
+
+def autocast(device: torch.device, precision: str):
+    """The context a training step runs in: bf16 autocast, or nothing for fp32."""
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 def peak_memory(device: torch.device) -> dict:
@@ -193,17 +251,41 @@ def _atomic_torch_save(obj, path: Path) -> None:
         torch.save(obj, tmp)
 
 
-def _rng_state() -> dict:
+def _rng_state(device: torch.device) -> dict:
+    """The CPU generator's state and, on a GPU, that of the run's own GPU only: a node that
+    shows fewer (or other) GPUs on resume can still restore it."""
     state = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
     return state
 
 
-def _set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+def _set_rng_state(state: dict, device: torch.device) -> None:
+    """Restore `_rng_state`, from tensors on any device (the generators take CPU byte
+    tensors). A CUDA state is restored only on a GPU; a checkpoint written by an older
+    version holds one state per visible GPU (a list), of which the run's own is taken."""
+    torch.set_rng_state(state["torch"].cpu())
+    cuda = state.get("cuda")
+    if cuda is not None and device.type == "cuda":
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        if isinstance(cuda, (list, tuple)):
+            cuda = cuda[index] if index < len(cuda) else None
+        if cuda is not None:
+            torch.cuda.set_rng_state(cuda.cpu(), device)
+
+
+def load_checkpoint(path: Path) -> dict:
+    """A checkpoint's contents, every tensor on the CPU whatever device wrote it: RNG and
+    stream states must be CPU tensors, and networks and optimisers copy their states onto
+    the run's device as they load them (`load_state_dict`), so a run resumes on any device."""
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work (a GPU runs asynchronously), so a clock read after
+    it counts that work; nothing to wait for on the CPU."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def log_to_stderr(msg: str) -> None:
@@ -222,6 +304,7 @@ class TrainingLoop:
         self.spec, self.cfg = spec, spec.train
         self.log = log or log_to_stderr
         self.device = pick_device()
+        set_determinism(self.device, self.cfg.deterministic)
         self.step = 0
         self.wall = 0.0  # seconds of training, summed over resumed sessions
         self.history: list[dict] = []
@@ -234,6 +317,10 @@ class TrainingLoop:
         raise NotImplementedError
 
     def ema_source(self) -> torch.nn.Module:
+        raise NotImplementedError
+
+    def networks(self) -> list[torch.nn.Module]:
+        """The networks trained, to which the fast-path settings apply."""
         raise NotImplementedError
 
     def own_state(self) -> dict:
@@ -256,24 +343,45 @@ class TrainingLoop:
     def result(self) -> dict:
         raise NotImplementedError
 
+    # -- fast path --------------------------------------------------------------------------
+    def use_channels_last(self) -> None:
+        """With train.channels_last, the networks' 4-d weights in channels-last layout (so
+        their conv outputs, generated images included, are too; call before the EMA copy)."""
+        if self.cfg.channels_last:
+            for net in self.networks():
+                net.to(memory_format=torch.channels_last)
+
+    def as_batch_layout(self, x: torch.Tensor) -> torch.Tensor:
+        """An image batch in the layout the networks use."""
+        if self.cfg.channels_last and x.dim() == 4:
+            return x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    def compile_networks(self) -> None:
+        """With train.compile, each network compiled in place (its state dict, and so the
+        checkpoints, keep their names); after data-dependent init and the EMA copy."""
+        if self.cfg.compile:
+            for net in self.networks():
+                net.compile()
+
     # -- checkpoints ------------------------------------------------------------------------
     def state_dict(self) -> dict:
         return {"spec": self.spec.to_dict(), "step": self.step, "wall": self.wall,
-                "ema": self.ema.state_dict(), "rng": _rng_state(), "history": self.history,
+                "ema": self.ema.state_dict(), "rng": _rng_state(self.device), "history": self.history,
                 "resumed_from": self.resumed_from, **self.own_state()}
 
     def load_state_dict(self, state: dict) -> None:
         self.step, self.wall, self.history = state["step"], state["wall"], state["history"]
         self.ema.load_state_dict(state["ema"])
         self.load_own_state(state)
-        _set_rng_state(state["rng"])
+        _set_rng_state(state["rng"], self.device)
         self.resumed_from = state["resumed_from"] + [self.step]
 
     def try_resume(self, checkpoint: Path) -> bool:
         if not checkpoint.exists():
             return False
-        state = torch.load(checkpoint, map_location=self.device, weights_only=True)
-        if state["spec"] != self.spec.to_dict():
+        state = load_checkpoint(checkpoint)
+        if with_fast_path_defaults(state["spec"]) != self.spec.to_dict():
             stale = checkpoint.with_name(checkpoint.name + f".stale-step{state['step']}")
             os.replace(checkpoint, stale)
             self.log(f"[{self.spec.name}] checkpoint was made with another configuration; "
@@ -289,19 +397,30 @@ class TrainingLoop:
         right after the first checkpoint and return None, as a killed job would (the preflight
         resumes from it in a fresh trainer: `train_resuming`)."""
         self.prepare()
+        self.compile_networks()
         self.try_resume(checkpoint)
         cfg = self.cfg
         stats = StepStats(self.step)
+        # Training time is read at the log points and around measurements and checkpoints,
+        # after waiting for the device: no step waits for the host, and the clock counts the
+        # queued work (on the CPU, where nothing is queued, the waits are no-ops).
+        synchronize(self.device)
+        t0 = time.perf_counter()
         while self.step < cfg.steps:
-            t0 = time.perf_counter()
-            stats.add(self.train_step())
+            with autocast(self.device, cfg.precision):
+                stats.add(self.train_step())
             self.step += 1
             self.ema.update(self.ema_source(), self.step)
-            self.wall += time.perf_counter() - t0
-            if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+            history_due = self.history_due()
+            checkpoint_due = self.step % cfg.checkpoint_every == 0 and self.step < cfg.steps
+            log_due = self.step % cfg.log_every == 0 or self.step == cfg.steps
+            if log_due or history_due or checkpoint_due:
+                synchronize(self.device)
+                self.wall += time.perf_counter() - t0
+            if log_due:
                 check_finite(stats.means(), self.spec.name, self.step)
                 self.log(stats.line(self.spec.name, self.step, cfg.steps))
-            if self.history_due():
+            if history_due:
                 row = {"step": self.step, "wall_seconds": round(self.wall, 2), **stats.means()}
                 stop = self.measure(row)
                 self.history.append(row)
@@ -309,11 +428,13 @@ class TrainingLoop:
                 if stop:
                     self.log(f"[{self.spec.name}] stopped at step {self.step} by the caller")
                     break
-            if self.step % cfg.checkpoint_every == 0 and self.step < cfg.steps:
+            if checkpoint_due:
                 _atomic_torch_save(self.state_dict(), checkpoint)
                 if interrupt:
                     self.log(f"[{self.spec.name}] interrupted after the checkpoint at step {self.step} (resume check)")
                     return None
+            if log_due or history_due or checkpoint_due:
+                t0 = time.perf_counter()  # measurement and checkpoint time is not training time
         return {**self.result(), "peak_memory": peak_memory(self.device)}
 
 
@@ -353,10 +474,11 @@ class Trainer(TrainingLoop):
         torch.manual_seed(spec.seed)
         ctx = MethodContext(self.arch, self.n_classes, (c, h, w), self.device, self.cfg.steps)
         self.method = build_method(spec.method, ctx, spec.hparams)
+        self.use_channels_last()
         bs = self.cfg.batch_size
         base = 1_000_003 * spec.seed
-        self.lab_stream = IndexStream(torch.from_numpy(self.split.labeled), bs, base + 1)
-        self.unl_streams = [IndexStream(torch.from_numpy(self.split.unlabeled), bs, base + 2 + i)
+        self.lab_stream = IndexStream(torch.from_numpy(self.split.labeled), bs, base + 1, self.device)
+        self.unl_streams = [IndexStream(torch.from_numpy(self.split.unlabeled), bs, base + 2 + i, self.device)
                             for i in range(self.method.unlabeled_batches)]
         self.val_idx = torch.from_numpy(self.split.val).to(self.device)
         self.best = {"val_acc": -1.0, "step": 0, "state": None}
@@ -371,10 +493,10 @@ class Trainer(TrainingLoop):
 
     # -- batches ---------------------------------------------------------------------------
     def _x(self, idx: torch.Tensor) -> torch.Tensor:
-        return to_model_input(self.images[idx.to(self.device)], self.arch)
+        return self.as_batch_layout(to_model_input(self.images[idx.to(self.device)], self.arch))
 
     def next_batch(self) -> Batch:
-        lab = self.lab_stream.next().to(self.device)
+        lab = self.lab_stream.next()  # on the run's device
         unl = [self._x(s.next()) for s in self.unl_streams]
         return Batch(self._x(lab), self.labels[lab], *unl)
 
@@ -393,6 +515,9 @@ class Trainer(TrainingLoop):
 
     def ema_source(self) -> torch.nn.Module:
         return self.method.classifier
+
+    def networks(self) -> list[torch.nn.Module]:
+        return self.method.networks()
 
     # -- checkpoints ------------------------------------------------------------------------
     def own_state(self) -> dict:
