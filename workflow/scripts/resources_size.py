@@ -3,7 +3,8 @@ without training the grid: every distinct kind of run (dataset x method) is trai
 the profile's own settings (architecture, widths), so its model file has the size of the real one;
 sizes x the grid's run counts, plus the verified datasets and the splits.
 
-    python workflow/scripts/resources_size.py --profile cpu --mirror ../shared/datasets --work /tmp/size
+    python workflow/scripts/resources_size.py --profile cpu --mirror <mirror> --work /tmp/size \
+        --out results/bench/cpu/resources_size.json
 
 A 2-step run's model file holds the same weights as a full run's (the selected and the final
 EMA weights, and the small-validation selection), counted as distinct copies as in a full run;
@@ -45,6 +46,7 @@ def main() -> None:
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--mirror", default=None, help="a local mirror of the datasets (else the official downloads)")
     ap.add_argument("--work", type=Path, required=True, help="scratch folder for the data and the 2-step runs")
+    ap.add_argument("--out", type=Path, default=None, help="write the JSON here (else print it)")
     a = ap.parse_args()
     eff = resolve(load_params(a.params, profile=a.profile))
     cls = collections.Counter((c.dataset, c.method) for c in grid_cells(eff))
@@ -61,7 +63,8 @@ def main() -> None:
         split = a.work / "splits" / ds / f"n{n}.npz"
         if not split.exists():
             subprocess.run(["semigan", "split", "--data", str(data), "--n-labels", str(n), "--n-val",
-                            str(n_val_of(eff, ds)), "--seed", "0", "--out", str(split)], check=True)
+                            str(n_val_of(eff, ds)), "--seed", "0", "--out", str(split)], check=True,
+                           stdout=subprocess.DEVNULL)
         split_bytes[ds] = split.stat().st_size + split.with_suffix(".json").stat().st_size
         for d, method in sorted(k for k in cls if k[0] == ds):
             spec = run_spec(eff, d, n, method, 0)
@@ -82,9 +85,14 @@ def main() -> None:
     }
     runs = {"classification": sum(cls.values()), "generation": sum(gen.values())}
     models = {"/".join(k): v for k, v in sorted(size.items())}
-    print(json.dumps({"profile": a.profile, "runs": runs, "model_bytes": models,
-                      "dataset_bytes": data_bytes, "total_bytes": total,
-                      "total_mb": round(sum(total.values()) / 1e6, 1)}, indent=1))
+    text = json.dumps({"profile": a.profile, "runs": runs, "model_bytes": models,
+                       "dataset_bytes": data_bytes, "total_bytes": total,
+                       "total_mb": round(sum(total.values()) / 1e6, 1)}, indent=1) + "\n"
+    if a.out is None:
+        print(text, end="")
+    else:
+        a.out.parent.mkdir(parents=True, exist_ok=True)
+        a.out.write_text(text)
 
 
 if __name__ == "__main__":
