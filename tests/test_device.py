@@ -3,6 +3,7 @@ extractor and torch-fidelity, from $SEMIGAN_DEVICE or any command's --device. Wi
 a fake one (torch told that CUDA is there) lets each part report the device it was handed;
 the parts themselves are replaced by recorders before they would touch it."""
 
+import os
 import numpy as np
 import pytest
 import torch
@@ -60,8 +61,10 @@ def test_every_computing_command_takes_a_device_option_and_rejects_a_bad_one(cap
                  "bench-metrics"}
     for name in computing:
         assert any("--device" in a.option_strings for a in commands[name]._actions), name
+    before = os.environ.get("SEMIGAN_DEVICE")
     assert cli.main(["sample", "x.pt", "-o", "x.png", "--device", "tpu"]) == 2
     assert "$SEMIGAN_DEVICE='tpu'" in capsys.readouterr().err
+    assert os.environ.get("SEMIGAN_DEVICE") == before  # the rejected value does not stay set
 
 
 def test_pseudo_labelling_runs_on_the_gan_runs_device(fake_gpu, monkeypatch, mnist_dir, tmp_path):

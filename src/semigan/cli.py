@@ -573,11 +573,19 @@ def _choose_device(option: str | None) -> None:
     from .gpus import claim_gpu
     from .training.loop import DEVICE_ENV, pick_device
 
+    previous = os.environ.get(DEVICE_ENV)
     if option:
         os.environ[DEVICE_ENV] = option
-    claim_gpu(os.environ)
-    if option:
-        pick_device()
+    try:
+        claim_gpu(os.environ)
+        if option:
+            pick_device()
+    except Exception:  # a rejected --device leaves the process's device setting as it was
+        if previous is None:
+            os.environ.pop(DEVICE_ENV, None)
+        else:
+            os.environ[DEVICE_ENV] = previous
+        raise
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -45,8 +45,9 @@ def stale_fields(metrics_file: str | Path, spec: dict) -> list[str]:
     from .training.loop import with_fast_path_defaults
 
     recorded = json.loads(path.read_text()).get("config", {})
-    # settings added after a run was recorded count at the default it ran with
-    return differing_fields(with_fast_path_defaults(recorded), spec)
+    # settings added after a run was recorded count at the default it ran with (on both sides:
+    # a description that leaves them out means the defaults too)
+    return differing_fields(with_fast_path_defaults(recorded), with_fast_path_defaults(spec))
 
 
 def is_frozen(metrics_file: str | Path, model_file: str | Path) -> bool:

@@ -230,6 +230,12 @@ def evaluate_gan_gpus(wildcards) -> int:
     return 1 if computes_inception(wildcards) else 0
 
 
+def evaluate_gan_device(wildcards) -> str:
+    """A job that holds no GPU (`evaluate_gan_gpus`) runs on the CPU: without a GPU slot it would
+    otherwise take whichever GPU it sees, beside the jobs that hold one."""
+    return "" if evaluate_gan_gpus(wildcards) else "--device cpu"
+
+
 # -- the report step (report.smk) --------------------------------------------------------
 # every grid cell's metrics.json, and those made on this machine
 CLASSIFICATION, CLASSIFICATION_HERE = run_results(grid_cells(CFG), f"{RESULTS}/runs", f"resources/models/{PROFILE}")

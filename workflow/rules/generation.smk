@@ -69,6 +69,7 @@ rule evaluate_gan:
         n_samples=GEN.get("n_samples", 10000),
         inception=inception_args,
         download="" if GEN.get("allow_download", True) else "--no-download",
+        device=evaluate_gan_device,
     log:
         f"logs/{PROFILE}/evaluate_gan/{RUN}.log",
     resources:
@@ -78,5 +79,5 @@ rule evaluate_gan:
         "../envs/semigan.yaml"
     shell:
         "semigan evaluate-gan --model {params.model} --data {params.data} --extractor {params.extractor}"
-        " --cache {params.cache} --n-samples {params.n_samples} {params.inception} {params.download}"
+        " --cache {params.cache} --n-samples {params.n_samples} {params.inception} {params.download} {params.device}"
         " --grid {output.grid} --out {output.metrics} --threads {threads} > {log} 2>&1"

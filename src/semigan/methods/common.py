@@ -84,6 +84,12 @@ class OptimHParams:
     decay_start: float = 1.0
 
 
+def at_least_fp32(x: torch.Tensor) -> torch.Tensor:
+    """x in fp32 if it is in a lower precision (bf16 under autocast), else x itself: losses,
+    logsumexp and feature means stay fp32 (or float64 where a caller works in it)."""
+    return x.float() if x.is_floating_point() and x.dtype not in (torch.float32, torch.float64) else x
+
+
 class ClassifierMethod:
     """Shared state handling of the methods that train one classifier and its optimizer."""
 

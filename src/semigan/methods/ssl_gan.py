@@ -17,21 +17,22 @@ import torch
 import torch.nn.functional as F
 
 from ..models.layers import data_dependent_init
-from .common import Batch, ClassifierMethod, OptimHParams, accuracy_of, adam, lr_multiplier, set_lr
+from .common import (Batch, ClassifierMethod, OptimHParams, accuracy_of, adam, at_least_fp32, lr_multiplier,
+                     set_lr)
 
 
 def unsupervised_loss(logits_unl: torch.Tensor, logits_fake: torch.Tensor) -> torch.Tensor:
     """½·(−E_data log D(x) − E_G log(1 − D(G(z)))) with D(x) = Z/(Z+1), written with
     lse = log Z: −½·mean(lse_unl) + ½·mean(softplus(lse_unl)) + ½·mean(softplus(lse_fake)).
-    In fp32 whatever the step's precision (`.float()` is the identity on fp32 logits)."""
-    lse_unl = torch.logsumexp(logits_unl.float(), 1)
-    lse_fake = torch.logsumexp(logits_fake.float(), 1)
+    In fp32 (or wider) whatever the step's precision."""
+    lse_unl = torch.logsumexp(at_least_fp32(logits_unl), 1)
+    lse_fake = torch.logsumexp(at_least_fp32(logits_fake), 1)
     return (-0.5 * lse_unl.mean() + 0.5 * F.softplus(lse_unl).mean()
             + 0.5 * F.softplus(lse_fake).mean())
 
 
 def feature_matching_loss(feat_fake: torch.Tensor, feat_real: torch.Tensor, kind: str) -> torch.Tensor:
-    diff = feat_fake.float().mean(0) - feat_real.float().mean(0)  # fp32 means under bf16 autocast
+    diff = at_least_fp32(feat_fake).mean(0) - at_least_fp32(feat_real).mean(0)  # fp32 means under bf16 autocast
     if kind == "squared":
         return diff.square().mean()
     if kind == "absolute":
