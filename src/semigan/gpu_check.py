@@ -101,45 +101,43 @@ def run_check(params: Path, steps: int, out: Path, only: list[str] | None = None
     work = Path(PREFLIGHT_ROOT) / "gpu_check"
     rows, classifiers = [], {}
     wanted = (lambda run: any(run.startswith(p) for p in only)) if only else (lambda run: True)
-    for mode in modes:
-        for cell in grid_cells(effective):
-            spec = with_mode(run_spec(effective, cell.dataset, cell.n_labels, cell.method, cell.seed), mode)
+
+    def check(make_trainer, ckpt: Path, kind: str, run: str, mode: str, spec: dict) -> dict:
+        """One cell from scratch, interrupted after its checkpoint and resumed; its row logged."""
+        ckpt.parent.mkdir(parents=True, exist_ok=True)
+        ckpt.unlink(missing_ok=True)
+        t0 = _fresh_peak(device)
+        _, result = train_resuming(make_trainer, ckpt, interrupt=True)
+        rows.append(_row(kind, run, mode, spec, result, device, time.perf_counter() - t0))
+        log(f"[gpu-check] {json.dumps(rows[-1])}")
+        return result
+
+    def checked_cells(cells, spec_of, mode: str):
+        """(cell, its spec in `mode`, run name, data, split) of each cell the check covers."""
+        for cell in cells:
             run = f"{cell.dataset}/n{cell.n_labels}/{cell.method}/seed{cell.seed}"
-            if not wanted(run):
-                continue
-            data = prepare_data(effective, cell.dataset)
-            split = split_file(effective, data, cell.dataset, cell.n_labels, cell.seed)
+            if wanted(run):
+                spec = with_mode(spec_of(effective, cell.dataset, cell.n_labels, cell.method, cell.seed), mode)
+                data = prepare_data(effective, cell.dataset)
+                yield cell, spec, run, data, split_file(effective, data, cell.dataset, cell.n_labels, cell.seed)
+
+    for mode in modes:
+        for cell, spec, run, data, split in checked_cells(grid_cells(effective), run_spec, mode):
             ckpt = work / mode / run / "checkpoint.pt"
-            ckpt.parent.mkdir(parents=True, exist_ok=True)
-            ckpt.unlink(missing_ok=True)
-            t0 = _fresh_peak(device)
-            _, result = train_resuming(lambda: Trainer(RunSpec.from_dict(spec), data, split), ckpt, interrupt=True)
-            rows.append(_row("classification", run, mode, spec, result, device, time.perf_counter() - t0))
+            result = check(lambda: Trainer(RunSpec.from_dict(spec), data, split), ckpt, "classification", run, mode,
+                           spec)
             model = ckpt.with_name("model.pt")  # the labeller of this split's pseudo-labelled GANs
             _atomic_torch_save(result, model)
             classifiers[(mode, cell.dataset, cell.n_labels, cell.method, cell.seed)] = model
-            log(f"[gpu-check] {json.dumps(rows[-1])}")
-        for cell in generation_cells(effective):
-            spec = with_mode(gen_spec(effective, cell.dataset, cell.n_labels, cell.method, cell.seed), mode)
-            run = f"{cell.dataset}/n{cell.n_labels}/{cell.method}/seed{cell.seed}"
-            if not wanted(run):
-                continue
-            data = prepare_data(effective, cell.dataset)
-            split = split_file(effective, data, cell.dataset, cell.n_labels, cell.seed)
+        for cell, spec, run, data, split in checked_cells(generation_cells(effective), gen_spec, mode):
             labeller = None
             if spec.get("classifier"):
                 labeller = classifiers.get((mode, cell.dataset, cell.n_labels, spec["classifier"], cell.seed))
                 if labeller is None:
                     log(f"[gpu-check] {run}: no {spec['classifier']} run of this split in this check; skipped")
                     continue
-            ckpt = work / mode / "generation" / run / "checkpoint.pt"
-            ckpt.parent.mkdir(parents=True, exist_ok=True)
-            ckpt.unlink(missing_ok=True)
-            t0 = _fresh_peak(device)
-            _, result = train_resuming(lambda: GanTrainer(GenSpec.from_dict(spec), data, split, labeller), ckpt,
-                                       interrupt=True)
-            rows.append(_row("generation", run, mode, spec, result, device, time.perf_counter() - t0))
-            log(f"[gpu-check] {json.dumps(rows[-1])}")
+            check(lambda: GanTrainer(GenSpec.from_dict(spec), data, split, labeller),
+                  work / mode / "generation" / run / "checkpoint.pt", "generation", run, mode, spec)
     write_check(rows, out, steps)
     return rows
 
