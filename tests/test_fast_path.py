@@ -219,3 +219,28 @@ def test_fast_path_benchmark_times_each_setting_alone_and_all_together(tiny_cifa
     assert rows["plain"]["settings"] == FAST_PATH_DEFAULTS and rows["plain"]["speedup"] == 1.0
     assert rows["all"]["settings"] == FAST_PATH
     assert all(r["s_per_step"] > 0 for r in rows.values())
+
+
+def test_inception_benchmark_times_each_feature_setting_against_fp32(monkeypatch, tmp_path):
+    """The Inception part of the benchmark on 4 random images (no timing asserted): each
+    setting alone and together, fp32's features are the reference, bf16's really differ.
+    torch.compile is left out (tests/test_inception.py runs the compiled network)."""
+    from semigan import bench_fast_path
+
+    monkeypatch.setattr(torch, "compile", lambda fn, **kw: fn)
+    import torch_fidelity.metric_fid as fid  # its 2048×2048 matrix square root takes seconds: the mean term only
+    monkeypatch.setattr(fid, "fid_statistics_to_metric", lambda a, b, verbose: {
+        "frechet_inception_distance": float(((a["mu"] - b["mu"]) ** 2).sum())})
+    monkeypatch.setenv("SEMIGAN_DEVICE", "cpu")
+    monkeypatch.chdir(tmp_path)  # the converted weights go under ./resources/fidelity_cache/bench
+    result = bench_fast_path.bench_inception(4, batch_size=2)
+    assert result["computed"] and result["images"] == "uniform random images"
+    rows = result["variants"]
+    assert list(rows) == ["plain", "compile", "bf16", "all"]
+    assert [r["settings"] for r in rows.values()] == [
+        {"precision": "fp32", "compile": False}, {"precision": "fp32", "compile": True},
+        {"precision": "bf16", "compile": False}, {"precision": "bf16", "compile": True}]
+    assert rows["plain"]["speedup"] == 1.0 and rows["plain"]["max_feature_deviation"] == 0.0
+    assert rows["plain"]["fid_change"] == 0.0 and math.isfinite(rows["plain"]["fid_halves"])
+    assert rows["compile"]["max_feature_deviation"] == 0.0 < 1e-4 < rows["bf16"]["max_feature_deviation"] < 0.1
+    assert all(r["images_per_second"] > 0 and math.isfinite(r["fid_halves"]) for r in rows.values())

@@ -17,7 +17,7 @@ from semigan.fidelity import inception
 from semigan.fidelity.inception import (NO_LOGITS, WeightsUnavailable, configured_weights, download,
                                         file_sha256, has_logits, load_torchscript,
                                         resolve_inception_weights, shipped_torchscript, shipped_weights)
-from semigan.fidelity.metrics import INCEPTION_CHANNELS_LAST, ChannelsLastInceptionV3, inception_metrics
+from semigan.fidelity.metrics import INCEPTION_CHANNELS_LAST, ChannelsLastInceptionV3, InceptionPass, inception_metrics
 
 PER_CLASS = 4  # CIFAR-10 test images per class: 40 real images, two class-balanced halves of 20
 
@@ -176,3 +176,60 @@ def test_a_run_that_leaves_inception_out_says_so(cifar, tmp_path):
                                 skip_reason="not requested for mnist")
     assert skipped == {"feature_extractor": "inception-v3-compat", "n_samples": 4, "reference": "cifar",
                        "n_reference": 4, "computed": False, "reason": "not requested for mnist"}
+
+
+def test_fast_path_features_stay_close_to_fp32_and_compile_once_for_a_smaller_last_batch(cifar, pool3, monkeypatch):
+    """bf16 features of real images within 4 % of fp32's scale (measured ~2 %); the compiled
+    network (its graph built by torch.compile's eager backend here: inductor would take a
+    minute) pads a smaller last batch to its first batch's size, so it compiles once and
+    returns one feature row per given image, equal to the uncompiled ones."""
+    compiled = []
+    real_compile = torch.compile
+
+    def eager_compile(fn, **kwargs):
+        compiled.append(kwargs)
+        return real_compile(fn, backend="eager", dynamic=kwargs["dynamic"])
+
+    monkeypatch.setattr(torch, "compile", eager_compile)
+    images = cifar[:12]
+
+    def features(**fast):
+        extractor = ChannelsLastInceptionV3(INCEPTION_CHANNELS_LAST, ["2048"],
+                                            feature_extractor_weights_path=str(pool3.path), **fast)
+        with torch.no_grad():
+            return torch.cat([extractor(images[:8])[0], extractor(images[8:])[0]]), extractor
+
+    fp32, plain = features()
+    bf16, half = features(inception_precision="bf16")
+    padded, fast = features(inception_compile=True)
+    assert plain.fast_path == InceptionPass() and half.fast_path == InceptionPass("bf16", False)
+    assert bf16.dtype == fp32.dtype == torch.float32 and bf16.shape == fp32.shape == (12, 2048)
+    deviation = ((bf16 - fp32).abs().max() / fp32.abs().max()).item()
+    assert 1e-4 < deviation < 0.04, deviation  # really computed in bf16, and close
+    assert compiled == [{"dynamic": False, "options": {"freezing": True}}] and fast._batch == 8
+    assert padded.shape == (12, 2048)
+    assert torch.allclose(padded, fp32, rtol=0, atol=1e-5 * fp32.abs().max().item())
+
+
+def test_bf16_features_are_cached_apart_and_recorded(fids, cifar, store):
+    """A result records how its features were computed; bf16 features never come from (or go
+    into) the fp32 cache entry the `fids` fixture filled."""
+    fp32, _ = fids
+    assert fp32["feature_pass"] == {"precision": "fp32", "compile": False}
+    assert fp32["reference_features_cached"] is False  # the fixture's first call filled the cache
+    half_a, half_b = cifar[0::2], cifar[1::2]
+    bf16 = inception_metrics(half_a, half_b, "cifar-b", None, store, allow_download=False,
+                             fast_path=InceptionPass("bf16"))
+    assert bf16["computed"] and bf16["feature_pass"] == {"precision": "bf16", "compile": False}
+    assert bf16["reference_features_cached"] is False
+    assert any("-cpu-bf16" in p.name for p in store.iterdir()) and any("-cpu-fp32" in p.name for p in store.iterdir())
+    assert bf16["fid"] != fp32["fid"] and abs(bf16["fid"] - fp32["fid"]) < 0.05 * fp32["fid"]
+
+
+def test_a_bad_inception_precision_is_named_before_any_work(capsys, tmp_path):
+    from semigan import cli
+
+    assert cli.main(["evaluate-gan", "--model", str(tmp_path / "absent.pt"), "--data", "d", "--extractor", "e",
+                     "--cache", "c", "--grid", "g.png", "--out", "m.json", "--inception-precision", "fp16"]) == 2
+    err = capsys.readouterr().err
+    assert "Inception feature precision 'fp16': expected one of fp32, bf16" in err and "absent.pt" not in err

@@ -266,6 +266,26 @@ def test_numbers_in_exponent_form_reach_the_jobs_and_other_values_stop_the_dry_r
     assert "Traceback" not in out.stderr
 
 
+def test_inception_fast_path_settings_reach_evaluate_gan_only_where_set(repo, tmp_path):
+    """generation.inception_precision / inception_compile become evaluate-gan options for the
+    datasets that get Inception metrics; at their defaults the command is what it was before
+    they existed (so finished runs are not re-run for them)."""
+    def fast(params):
+        params["generation"].update(inception_precision="bf16", inception_compile=True)
+        params["profiles"]["smoke"]["generation"]["inception_datasets"] = ["mnist"]
+
+    for edit, wanted in ((None, None), (fast, "--inception-precision bf16 --inception-compile")):
+        (tmp_path / str(bool(edit))).mkdir()
+        work = _workdir(repo, tmp_path / str(bool(edit)), edit=edit)
+        out = _run(["snakemake", "-n", "-p", "--config", "profile=smoke"], work).stdout
+        commands = re.findall(r"semigan evaluate-gan [^\n]*", out)
+        assert len(commands) == 5, out[-2000:]
+        for command in commands:
+            assert ("--no-inception" in command) == (wanted is None), command
+            assert ("--inception-" in command.replace("--inception-weights", "")) == (wanted is not None), command
+            assert wanted is None or wanted in command, command
+
+
 def test_grid_typo_names_the_word_without_a_traceback(repo, tmp_path):
     """Issue 15 case 3, through Snakemake: the misspelt method, its block and the known methods."""
     work = _workdir(repo, tmp_path, edit=lambda p: p["profiles"]["cpu"]["grid"][0].update(

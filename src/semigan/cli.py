@@ -211,8 +211,12 @@ def _cmd_evaluate_gan(a) -> None:
         import torch
 
         torch.set_num_threads(a.threads)
+    from .fidelity.metrics import InceptionPass
+
+    inception_pass = InceptionPass(a.inception_precision, a.inception_compile)  # a bad value fails before any work
     m = evaluate_gan_run(_require_model(a.model), Path(a.data), Path(a.extractor), Path(a.cache), a.n_samples,
-                         a.inception_weights, not a.no_download, Path(a.grid), inception=not a.no_inception)
+                         a.inception_weights, not a.no_download, Path(a.grid), inception=not a.no_inception,
+                         inception_pass=inception_pass)
     write_json(m, Path(a.out))
     cc = m["class_consistency_pct"]
     print(f"{m['run']}: domain FID {m['fid_domain']:.3f}, class-consistency "
@@ -489,6 +493,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-download", action="store_true", help="never try to download Inception weights")
     s.add_argument("--no-inception", action="store_true",
                    help="skip the Inception metrics (the result says they were not requested)")
+    s.add_argument("--inception-precision", default="fp32",
+                   help="Inception features in fp32 (torch-fidelity's; default) or under bf16 autocast (faster, "
+                        "moves FID: docs/benchmarks.md)")
+    s.add_argument("--inception-compile", action="store_true",
+                   help="run the Inception network through torch.compile (faster after ~1 min of compiling)")
     s.add_argument("--grid", required=True, help="PNG of samples, rows = classes")
     s.add_argument("--out", required=True)
     s.add_argument("--threads", type=int, default=None)

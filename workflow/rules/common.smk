@@ -209,12 +209,17 @@ def inception_weights_arg():
 
 
 def inception_args(wildcards):
-    """evaluate-gan's Inception options: the configured weights (if any), and --no-inception
-    for a dataset that generation.inception_datasets (null: every dataset) leaves out. Empty
-    for an included dataset without configured weights, as before the option existed, so
-    finished runs are not re-run for it."""
-    skip = "" if computes_inception(wildcards) else "--no-inception"
-    return " ".join(a for a in (inception_weights_arg(), skip) if a)
+    """evaluate-gan's Inception options: the configured weights (if any), the feature pass's
+    precision and compilation where they are not the default, and --no-inception for a dataset
+    that generation.inception_datasets (null: every dataset) leaves out. Empty for an included
+    dataset with the default settings, as before the options existed, so finished runs are not
+    re-run for them."""
+    if not computes_inception(wildcards):
+        return " ".join(a for a in (inception_weights_arg(), "--no-inception") if a)
+    precision = GEN.get("inception_precision", "fp32")
+    fast = [f"--inception-precision {precision}" if precision != "fp32" else "",
+            "--inception-compile" if GEN.get("inception_compile", False) else ""]
+    return " ".join(a for a in (inception_weights_arg(), *fast) if a)
 
 
 def computes_inception(wildcards) -> bool:

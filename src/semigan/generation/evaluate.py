@@ -17,7 +17,7 @@ from torchvision.utils import make_grid
 from .. import provenance
 from ..atomic import atomic_path
 from ..data.store import load_meta, load_images
-from ..fidelity.metrics import class_consistency, domain_metrics, inception_metrics
+from ..fidelity.metrics import InceptionPass, class_consistency, domain_metrics, inception_metrics
 from ..training.loop import log_to_stderr, pick_device
 from .train import GenSpec, balanced_classes, generate, load_generator
 
@@ -61,12 +61,14 @@ def evaluation_samples(g, blob: dict, data_dir: Path, n_samples: int):
 
 def evaluate_gan_run(model_path: Path, data_dir: Path, extractor: Path, cache_root: Path,
                      n_samples: int, inception_weights: str | None, allow_download: bool,
-                     grid_out: Path, inception: bool = True, log: Callable[[str], None] = log_to_stderr) -> dict:
+                     grid_out: Path, inception: bool = True, log: Callable[[str], None] = log_to_stderr,
+                     inception_pass: InceptionPass = InceptionPass()) -> dict:
     """`inception=False`: the profile leaves this dataset out of the Inception metrics (each
     needs a 299×299 Inception forward per image); the result then says so. The seconds each
     part took are recorded (metric_seconds), since on a CPU they can exceed the training's, and
     each part's start and end are logged, so a run's log shows where an hour-long
-    evaluation is, as the training loop's does."""
+    evaluation is, as the training loop's does. `inception_pass`: how the Inception features are
+    computed (precision, compilation), recorded in the result's `inception.feature_pass`."""
     seconds: dict[str, float] = {}
     device = pick_device()  # one device for every part: generator, extractor, torch-fidelity
     g, blob = load_generator(model_path, device)
@@ -89,7 +91,7 @@ def evaluate_gan_run(model_path: Path, data_dir: Path, extractor: Path, cache_ro
                                    "(generation.inception_datasets of this profile leaves it out)")
     inception = timed("inception", lambda: inception_metrics(samples, reference, ref_name, inception_weights,
                                                              cache_root, allow_download, skip_reason=skip,
-                                                             device=device),
+                                                             device=device, fast_path=inception_pass),
                       "" if skip else f": {len(samples)} samples, and {len(reference)} test images unless"
                                       f" their features are cached under {cache_root}, through a 299×299 Inception")
     if spec.conditional:
