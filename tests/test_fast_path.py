@@ -10,6 +10,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from semigan.config import load_schema, load_params, n_val_of, resolve, run_spec
 from semigan.splits import make_split, write_split
@@ -76,6 +77,55 @@ def test_each_fast_path_option_trains_with_finite_losses_and_is_recorded(fast, t
     # the fast path changes how, not what is saved: the same state names as a plain run's
     plain = Trainer(_spec(4), data, split, log=lambda m: None)
     assert result["classifier"].keys() == plain.method.classifier.state_dict().keys()
+
+
+def _autocast_record(monkeypatch, networks):
+    """Whether autocast was on at each forward of `networks`, each backward and each
+    optimiser step, as a dict of lists."""
+    seen = {"forward": [], "backward": [], "optimizer_step": []}
+    on = lambda: torch.is_autocast_enabled("cpu")  # noqa: E731
+    for net in networks:
+        for m in net.modules():
+            m.register_forward_hook(lambda *_: seen["forward"].append(on()))
+    backward = torch.Tensor.backward
+
+    def recorded_backward(self, *args, **kwargs):
+        seen["backward"].append(on())
+        return backward(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.Tensor, "backward", recorded_backward)
+    handle = register_optimizer_step_pre_hook(
+        lambda *_: seen["optimizer_step"].append(on()))
+    return seen, handle
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp32"])
+@pytest.mark.parametrize("method", ["supervised", "pseudo_label", "ssl_gan", "gan"])
+def test_bf16_autocast_covers_the_forward_passes_only(method, precision, tiny_cifar, tmp_path, monkeypatch):
+    """Under bf16 every network forward of a training step runs in autocast; its backward
+    passes and optimiser steps run outside it (as PyTorch advises). fp32: no autocast at all."""
+    monkeypatch.setenv("SEMIGAN_DEVICE", "cpu")
+    data, split = tiny_cifar
+    if method == "gan":
+        from semigan.generation.train import GanTrainer, GenSpec, GenTrainConfig
+
+        cfg = GenTrainConfig(steps=2, batch_size=8, g_width=16, d_width=8, log_every=1, checkpoint_every=100,
+                             precision=precision)
+        trainer = GanTrainer(GenSpec("test", "tiny", 50, 0, "cgan_labeled", "labelled", train=cfg), data, split,
+                             log=lambda m: None)
+    else:
+        trainer = Trainer(_spec(2, method=method, precision=precision), data, split, log=lambda m: None)
+    trainer.prepare()  # data-dependent init (a classifier's), outside what is recorded
+    seen, handle = _autocast_record(monkeypatch, trainer.networks())
+    try:
+        for _ in range(2):
+            trainer.step_once()  # the training loop's step
+    finally:
+        handle.remove()
+    n_backward = {"supervised": 1, "pseudo_label": 1, "ssl_gan": 2, "gan": 2}[method]
+    assert len(seen["backward"]) == len(seen["optimizer_step"]) == 2 * n_backward
+    assert seen["forward"] and set(seen["forward"]) == {precision == "bf16"}
+    assert not any(seen["backward"]) and not any(seen["optimizer_step"])
 
 
 def test_bf16_stays_within_a_stated_tolerance_of_fp32_over_200_steps(mnist_dir, tmp_path, monkeypatch):

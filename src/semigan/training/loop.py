@@ -4,7 +4,6 @@ checkpoints and automatic resume from them."""
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import csv
 import dataclasses
@@ -25,6 +24,7 @@ from ..atomic import atomic_path
 from ..divergence import check_finite
 from ..data.store import load_meta, load_images
 from ..methods import Batch, MethodContext, build_method
+from ..methods.common import autocast
 from ..models import get_architecture, to_model_input
 from ..splits import read_split, small_validation
 from .ema import EMA
@@ -40,8 +40,9 @@ class FastPath:
     settings. All off is the committed cpu runs' arithmetic, bit for bit.
       channels_last  networks and image batches in channels-last memory layout
       compile        the networks through torch.compile (after data-dependent init)
-      precision      fp32, or bf16 autocast of the training step (losses, logsumexp and
-                     feature means stay fp32; validation and evaluation run in fp32)
+      precision      fp32, or bf16 autocast of the training step's forward passes (losses,
+                     logsumexp and feature means stay fp32; backward passes and optimiser
+                     steps run outside autocast; validation and evaluation run in fp32)
       deterministic  on a GPU, cuDNN's deterministic kernels and torch's deterministic
                      algorithms; off: cuDNN autotuning (cudnn.benchmark), faster, not
                      bitwise repeatable. No effect on the CPU."""
@@ -197,13 +198,6 @@ def set_determinism(device: torch.device, deterministic: bool) -> None:
     torch.use_deterministic_algorithms(deterministic, warn_only=True)
 
 
-def autocast(device: torch.device, precision: str):
-    """The context a training step runs in: bf16 autocast, or nothing for fp32."""
-    if precision == "bf16":
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
 def peak_memory(device: torch.device) -> dict:
     """The run's peak memory: allocated tensors on a GPU (what limits the batch size there),
     the process's maximum resident set on a CPU (data, networks and workspace together)."""
@@ -343,7 +337,20 @@ class TrainingLoop:
     def result(self) -> dict:
         raise NotImplementedError
 
+    def step_once(self) -> dict:
+        """One training step and the EMA update after it; the step's scalars (on the device).
+        The step runs its forward passes in `forwards()`, its backward passes outside it."""
+        stats = self.train_step()
+        self.step += 1
+        self.ema.update(self.ema_source(), self.step)
+        return stats
+
     # -- fast path --------------------------------------------------------------------------
+    def forwards(self):
+        """The context of a training step's forward passes and losses: bf16 autocast with
+        train.precision bf16, else nothing (backward passes and optimiser steps run outside)."""
+        return autocast(self.device, self.cfg.precision)
+
     def use_channels_last(self) -> None:
         """With train.channels_last, the networks' 4-d weights in channels-last layout (so
         their conv outputs, generated images included, are too; call before the EMA copy)."""
@@ -407,10 +414,7 @@ class TrainingLoop:
         synchronize(self.device)
         t0 = time.perf_counter()
         while self.step < cfg.steps:
-            with autocast(self.device, cfg.precision):
-                stats.add(self.train_step())
-            self.step += 1
-            self.ema.update(self.ema_source(), self.step)
+            stats.add(self.step_once())
             history_due = self.history_due()
             checkpoint_due = self.step % cfg.checkpoint_every == 0 and self.step < cfg.steps
             log_due = self.step % cfg.log_every == 0 or self.step == cfg.steps
@@ -472,7 +476,7 @@ class Trainer(TrainingLoop):
         self.n_classes = len(meta["classes"])
 
         torch.manual_seed(spec.seed)
-        ctx = MethodContext(self.arch, self.n_classes, (c, h, w), self.device, self.cfg.steps)
+        ctx = MethodContext(self.arch, self.n_classes, (c, h, w), self.device, self.cfg.steps, self.cfg.precision)
         self.method = build_method(spec.method, ctx, spec.hparams)
         self.use_channels_last()
         bs = self.cfg.batch_size
