@@ -79,6 +79,31 @@ def test_each_fast_path_option_trains_with_finite_losses_and_is_recorded(fast, t
     assert result["classifier"].keys() == plain.method.classifier.state_dict().keys()
 
 
+def test_compiled_ssl_gan_runs_its_feature_matching_passes_compiled(tiny_cifar, monkeypatch):
+    """With train.compile, the generator step's feature passes (feature matching) go through
+    the compiled network like the discriminator step's logits: after compilation no forward
+    of the classifier runs outside the compiled graph."""
+    real = torch.nn.Module.compile
+    monkeypatch.setattr(torch.nn.Module, "compile", lambda self, **kw: real(self, **{**kw, "backend": "eager"}))
+    monkeypatch.setenv("SEMIGAN_DEVICE", "cpu")
+    data, split = tiny_cifar
+    trainer = Trainer(_spec(2, compile=True), data, split, log=lambda m: None)
+    trainer.prepare()
+    trainer.compile_networks()
+    classifier = trainer.method.classifier
+    features = classifier.forward_features
+    eager = []
+
+    def recorded(x):  # False when traced into the compiled graph, True when run eagerly
+        eager.append(not torch.compiler.is_compiling())
+        return features(x)
+
+    monkeypatch.setattr(classifier, "forward_features", recorded)
+    for _ in range(2):
+        trainer.step_once()
+    assert eager and not any(eager), eager
+
+
 def _autocast_record(monkeypatch, networks):
     """Whether autocast was on at each forward of `networks`, each backward and each
     optimiser step, as a dict of lists."""

@@ -26,6 +26,8 @@ def test_classifier_and_generator_shapes(name):
     assert x.std(0).mean() > 1e-3  # different z, different images (not a constant output)
     logits, feats = clf.forward_features(x)
     assert logits.shape == (6, 10) and feats.shape == (6, clf.feature_dim)
+    both = clf(x, features=True)  # one call of the network (compiled, when compiled) gives both
+    assert torch.equal(both[0], logits) and torch.equal(both[1], feats) and torch.equal(clf(x), logits)
 
 
 def test_small_conv_is_the_same_network_with_fewer_channels():

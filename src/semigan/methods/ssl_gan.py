@@ -124,9 +124,9 @@ class SSLGAN(ClassifierMethod):
         try:
             with self.ctx.forwards():
                 fake = self.generator(self.generator.sample_z(len(x_real), device=self.ctx.device))
-                _, feat_fake = self.classifier.forward_features(fake)
+                _, feat_fake = self.classifier(fake, features=True)  # through the network's call: compiled
                 with torch.no_grad():
-                    _, feat_real = self.classifier.forward_features(x_real)
+                    _, feat_real = self.classifier(x_real, features=True)
                 loss_gen = feature_matching_loss(feat_fake, feat_real, self.fm_kind)
             self.opt_g.zero_grad(set_to_none=True)
             loss_gen.backward()
