@@ -197,6 +197,10 @@ def test_fast_path_settings_are_the_schemas_and_the_profiles_choice():
         assert {k: run_spec(cpu, ds, n, method, 0)["train"][k] for k in names} == FAST_PATH_DEFAULTS
     assert {k: run_spec(paper, "cifar10", 4000, "ssl_gan", 0)["train"][k] for k in names} == \
         {"channels_last": True, "compile": True, "precision": "bf16", "deterministic": True}
+    # MNIST's fully connected classifier: channels-last layout has nothing to gain there
+    for method in ("supervised", "ssl_gan"):
+        assert {k: run_spec(paper, "mnist", 100, method, 0)["train"][k] for k in names} == \
+            {"channels_last": False, "compile": True, "precision": "bf16", "deterministic": True}
     with pytest.raises(ValueError, match=r"train.precision='fp16': expected one of \('fp32', 'bf16'\)"):
         TrainConfig(steps=1, precision="fp16")
 
