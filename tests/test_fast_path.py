@@ -83,6 +83,7 @@ def test_compiled_ssl_gan_runs_its_feature_matching_passes_compiled(tiny_cifar, 
     """With train.compile, the generator step's feature passes (feature matching) go through
     the compiled network like the discriminator step's logits: after compilation no forward
     of the classifier runs outside the compiled graph."""
+    torch._dynamo.reset()  # a training process's fresh compile cache (earlier tests' entries count toward its limit)
     real = torch.nn.Module.compile
     monkeypatch.setattr(torch.nn.Module, "compile", lambda self, **kw: real(self, **{**kw, "backend": "eager"}))
     monkeypatch.setenv("SEMIGAN_DEVICE", "cpu")
