@@ -24,7 +24,8 @@ from .training.loop import FAST_PATH_DEFAULTS, RunSpec, Trainer, pick_device, sy
 
 # each setting alone (the value that is not the default), then all of them
 OPTIONS = {"channels_last": {"channels_last": True}, "compile": {"compile": True},
-           "bf16": {"precision": "bf16"}, "no_determinism": {"deterministic": False}}
+           "bf16": {"precision": "bf16"}, "no_determinism": {"deterministic": False},
+           "weight_norm": {"weight_norm": "weight"}}
 
 
 def variants() -> dict[str, dict]:

@@ -111,7 +111,7 @@ class GanTrainer(TrainingLoop):
         self.split_sha256 = split.digest()
         torch.manual_seed(spec.seed)
         self.g, self.d = build_networks(spec, self.image_shape, self.n_classes, self.device)
-        self.use_channels_last()  # before the EMA copy
+        self.use_network_settings()  # before the EMA copy
         cfg = self.cfg
         self.opt_g = torch.optim.Adam(self.g.parameters(), cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
         self.opt_d = torch.optim.Adam(self.d.parameters(), cfg.lr_d, betas=(cfg.beta1, cfg.beta2))

@@ -26,6 +26,7 @@ from ..data.store import load_meta, load_images
 from ..methods import Batch, MethodContext, build_method
 from ..methods.common import autocast
 from ..models import get_architecture, to_model_input
+from ..models.layers import WEIGHT_NORMS, set_weight_norm
 from ..splits import read_split, small_validation
 from .ema import EMA
 from .sampling import IndexStream
@@ -45,16 +46,23 @@ class FastPath:
                      steps run outside autocast; validation and evaluation run in fp32)
       deterministic  on a GPU, cuDNN's deterministic kernels and torch's deterministic
                      algorithms; off: cuDNN autotuning (cudnn.benchmark), faster, not
-                     bitwise repeatable. No effect on the CPU."""
+                     bitwise repeatable. No effect on the CPU.
+      weight_norm    output: weight-normed layers scale their output (the committed runs'
+                     arithmetic); weight: they normalise the weight once per forward (the
+                     same function, other float rounding). No effect on networks without
+                     weight-normed layers (the generation GANs)."""
 
     channels_last: bool = False
     compile: bool = False
     precision: str = "fp32"
     deterministic: bool = True
+    weight_norm: str = "output"
 
     def check_fast_path(self, where: str) -> None:
         if self.precision not in PRECISIONS:
             raise ValueError(f"{where}.precision={self.precision!r}: expected one of {PRECISIONS}")
+        if self.weight_norm not in WEIGHT_NORMS:
+            raise ValueError(f"{where}.weight_norm={self.weight_norm!r}: expected one of {WEIGHT_NORMS}")
         for name in ("channels_last", "compile", "deterministic"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{where}.{name}={getattr(self, name)!r}: expected true or false")
@@ -351,11 +359,13 @@ class TrainingLoop:
         train.precision bf16, else nothing (backward passes and optimiser steps run outside)."""
         return autocast(self.device, self.cfg.precision)
 
-    def use_channels_last(self) -> None:
-        """With train.channels_last, the networks' 4-d weights in channels-last layout (so
-        their conv outputs, generated images included, are too; call before the EMA copy)."""
-        if self.cfg.channels_last:
-            for net in self.networks():
+    def use_network_settings(self) -> None:
+        """train.channels_last: the networks' 4-d weights in channels-last layout (so their
+        conv outputs, generated images included, are too); train.weight_norm: where their
+        weight-normed layers apply the scale. Call before the EMA copy (which keeps both)."""
+        for net in self.networks():
+            set_weight_norm(net, self.cfg.weight_norm)
+            if self.cfg.channels_last:
                 net.to(memory_format=torch.channels_last)
 
     def as_batch_layout(self, x: torch.Tensor) -> torch.Tensor:
@@ -478,7 +488,7 @@ class Trainer(TrainingLoop):
         torch.manual_seed(spec.seed)
         ctx = MethodContext(self.arch, self.n_classes, (c, h, w), self.device, self.cfg.steps, self.cfg.precision)
         self.method = build_method(spec.method, ctx, spec.hparams)
-        self.use_channels_last()
+        self.use_network_settings()
         bs = self.cfg.batch_size
         base = 1_000_003 * spec.seed
         self.lab_stream = IndexStream(torch.from_numpy(self.split.labeled), bs, base + 1, self.device)
