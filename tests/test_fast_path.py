@@ -1,6 +1,6 @@
-"""Fast-path settings (channels_last, compile, bf16 precision, deterministic): each runs on the
-CPU with finite losses and is recorded in the run's settings; bf16 stays near fp32; the cpu
-profile keeps them off, so its committed runs still reproduce bit for bit."""
+"""Fast-path settings (channels_last, compile, bf16 precision, deterministic, weight_norm): each
+runs on the CPU with finite losses and is recorded in the run's settings; bf16 stays near fp32;
+the cpu profile keeps them off, so its committed runs still reproduce bit for bit."""
 
 import csv
 import dataclasses
@@ -10,12 +10,14 @@ import math
 import numpy as np
 import pytest
 import torch
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from semigan.config import load_schema, load_params, n_val_of, resolve, run_spec
 from semigan.splits import make_split, write_split
 from semigan.training.loop import FAST_PATH_DEFAULTS, FastPath, RunSpec, Trainer, TrainConfig
 
-FAST_PATH = {"channels_last": True, "compile": True, "precision": "bf16", "deterministic": False}
+FAST_PATH = {"channels_last": True, "compile": True, "precision": "bf16", "deterministic": False,
+             "weight_norm": "weight"}
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +51,8 @@ ALL_WITH_INDUCTOR = pytest.param({**FAST_PATH, "inductor": True}, marks=pytest.m
 
 
 @pytest.mark.parametrize("fast", [{"channels_last": True}, {"compile": True}, {"precision": "bf16"},
-                                  {"deterministic": False}, FAST_PATH, COMPILE_WITH_INDUCTOR, ALL_WITH_INDUCTOR],
+                                  {"deterministic": False}, {"weight_norm": "weight"}, FAST_PATH,
+                                  COMPILE_WITH_INDUCTOR, ALL_WITH_INDUCTOR],
                          ids=lambda f: "+".join(f))
 def test_each_fast_path_option_trains_with_finite_losses_and_is_recorded(fast, tiny_cifar, tmp_path, monkeypatch):
     fast = dict(fast)
@@ -69,6 +72,11 @@ def test_each_fast_path_option_trains_with_finite_losses_and_is_recorded(fast, t
         assert x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
     result = trainer.run(tmp_path / "ckpt.pt")
     assert all((n._compiled_call_impl is not None) == fast.get("compile", False) for n in trainer.networks())
+    from semigan.models.layers import _WeightNormed
+
+    modes = {m.normalise for net in [*trainer.networks(), trainer.ema.model] for m in net.modules()
+             if isinstance(m, _WeightNormed)}
+    assert modes == {fast.get("weight_norm", "output")}  # the EMA copy (validation) included
     losses = {k: v for row in result["history"] for k, v in row.items() if k.startswith("loss")}
     assert {"loss_lab", "loss_unl", "loss_gen"} <= set(losses)
     assert all(math.isfinite(v) for v in losses.values()), losses
@@ -76,6 +84,81 @@ def test_each_fast_path_option_trains_with_finite_losses_and_is_recorded(fast, t
     # the fast path changes how, not what is saved: the same state names as a plain run's
     plain = Trainer(_spec(4), data, split, log=lambda m: None)
     assert result["classifier"].keys() == plain.method.classifier.state_dict().keys()
+
+
+def test_compiled_ssl_gan_runs_its_feature_matching_passes_compiled(tiny_cifar, monkeypatch):
+    """With train.compile, the generator step's feature passes (feature matching) go through
+    the compiled network like the discriminator step's logits: after compilation no forward
+    of the classifier runs outside the compiled graph."""
+    torch._dynamo.reset()  # a training process's fresh compile cache (earlier tests' entries count toward its limit)
+    real = torch.nn.Module.compile
+    monkeypatch.setattr(torch.nn.Module, "compile", lambda self, **kw: real(self, **{**kw, "backend": "eager"}))
+    monkeypatch.setenv("SEMIGAN_DEVICE", "cpu")
+    data, split = tiny_cifar
+    trainer = Trainer(_spec(2, compile=True), data, split, log=lambda m: None)
+    trainer.prepare()
+    trainer.compile_networks()
+    classifier = trainer.method.classifier
+    features = classifier.forward_features
+    eager = []
+
+    def recorded(x):  # False when traced into the compiled graph, True when run eagerly
+        eager.append(not torch.compiler.is_compiling())
+        return features(x)
+
+    monkeypatch.setattr(classifier, "forward_features", recorded)
+    for _ in range(2):
+        trainer.step_once()
+    assert eager and not any(eager), eager
+
+
+def _autocast_record(monkeypatch, networks):
+    """Whether autocast was on at each forward of `networks`, each backward and each
+    optimiser step, as a dict of lists."""
+    seen = {"forward": [], "backward": [], "optimizer_step": []}
+    on = lambda: torch.is_autocast_enabled("cpu")  # noqa: E731
+    for net in networks:
+        for m in net.modules():
+            m.register_forward_hook(lambda *_: seen["forward"].append(on()))
+    backward = torch.Tensor.backward
+
+    def recorded_backward(self, *args, **kwargs):
+        seen["backward"].append(on())
+        return backward(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.Tensor, "backward", recorded_backward)
+    handle = register_optimizer_step_pre_hook(
+        lambda *_: seen["optimizer_step"].append(on()))
+    return seen, handle
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp32"])
+@pytest.mark.parametrize("method", ["supervised", "pseudo_label", "ssl_gan", "gan"])
+def test_bf16_autocast_covers_the_forward_passes_only(method, precision, tiny_cifar, tmp_path, monkeypatch):
+    """Under bf16 every network forward of a training step runs in autocast; its backward
+    passes and optimiser steps run outside it (as PyTorch advises). fp32: no autocast at all."""
+    monkeypatch.setenv("SEMIGAN_DEVICE", "cpu")
+    data, split = tiny_cifar
+    if method == "gan":
+        from semigan.generation.train import GanTrainer, GenSpec, GenTrainConfig
+
+        cfg = GenTrainConfig(steps=2, batch_size=8, g_width=16, d_width=8, log_every=1, checkpoint_every=100,
+                             precision=precision)
+        trainer = GanTrainer(GenSpec("test", "tiny", 50, 0, "cgan_labeled", "labelled", train=cfg), data, split,
+                             log=lambda m: None)
+    else:
+        trainer = Trainer(_spec(2, method=method, precision=precision), data, split, log=lambda m: None)
+    trainer.prepare()  # data-dependent init (a classifier's), outside what is recorded
+    seen, handle = _autocast_record(monkeypatch, trainer.networks())
+    try:
+        for _ in range(2):
+            trainer.step_once()  # the training loop's step
+    finally:
+        handle.remove()
+    n_backward = {"supervised": 1, "pseudo_label": 1, "ssl_gan": 2, "gan": 2}[method]
+    assert len(seen["backward"]) == len(seen["optimizer_step"]) == 2 * n_backward
+    assert seen["forward"] and set(seen["forward"]) == {precision == "bf16"}
+    assert not any(seen["backward"]) and not any(seen["optimizer_step"])
 
 
 def test_bf16_stays_within_a_stated_tolerance_of_fp32_over_200_steps(mnist_dir, tmp_path, monkeypatch):
@@ -116,14 +199,22 @@ def test_fast_path_settings_are_the_schemas_and_the_profiles_choice():
     schema = load_schema()["$defs"]
     names = {f.name for f in dataclasses.fields(FastPath)}
     assert names <= set(schema["train"]["properties"]) and names <= set(schema["gen_train"]["properties"])
-    assert FAST_PATH_DEFAULTS == {"channels_last": False, "compile": False, "precision": "fp32", "deterministic": True}
+    assert FAST_PATH_DEFAULTS == {"channels_last": False, "compile": False, "precision": "fp32", "deterministic": True,
+                                  "weight_norm": "output"}
     cpu, paper = (resolve(load_params("params.yaml", profile=p)) for p in ("cpu", "paper"))
     for ds, n, method in (("mnist", 100, "ssl_gan"), ("cifar10_jpeg", 4000, "supervised")):
         assert {k: run_spec(cpu, ds, n, method, 0)["train"][k] for k in names} == FAST_PATH_DEFAULTS
     assert {k: run_spec(paper, "cifar10", 4000, "ssl_gan", 0)["train"][k] for k in names} == \
-        {"channels_last": True, "compile": True, "precision": "bf16", "deterministic": True}
+        {"channels_last": True, "compile": True, "precision": "bf16", "deterministic": True, "weight_norm": "output"}
+    # MNIST's fully connected classifier: channels-last layout has nothing to gain there
+    for method in ("supervised", "ssl_gan"):
+        assert {k: run_spec(paper, "mnist", 100, method, 0)["train"][k] for k in names} == \
+            {"channels_last": False, "compile": True, "precision": "bf16", "deterministic": True,
+             "weight_norm": "output"}
     with pytest.raises(ValueError, match=r"train.precision='fp16': expected one of \('fp32', 'bf16'\)"):
         TrainConfig(steps=1, precision="fp16")
+    with pytest.raises(ValueError, match=r"train.weight_norm='input': expected one of \('output', 'weight'\)"):
+        TrainConfig(steps=1, weight_norm="input")
 
 
 def test_committed_runs_recorded_before_the_fast_path_are_not_stale(tmp_path):
@@ -215,7 +306,7 @@ def test_fast_path_benchmark_times_each_setting_alone_and_all_together(tiny_cifa
     monkeypatch.setenv("SEMIGAN_DEVICE", "cpu")
     data, split = tiny_cifar
     rows = bench_step(_spec(4, arch="conv32_small", method="supervised"), data, split, steps=1, warmup=1)
-    assert list(rows) == ["plain", "channels_last", "compile", "bf16", "no_determinism", "all"]
+    assert list(rows) == ["plain", "channels_last", "compile", "bf16", "no_determinism", "weight_norm", "all"]
     assert rows["plain"]["settings"] == FAST_PATH_DEFAULTS and rows["plain"]["speedup"] == 1.0
     assert rows["all"]["settings"] == FAST_PATH
     assert all(r["s_per_step"] > 0 for r in rows.values())

@@ -16,6 +16,15 @@ def release_slots():
     yield
     while gpus._held:
         gpus._held.pop().close()
+    gpus._claimed = None
+
+
+def _job_claims(env, **kwargs):
+    """claim_gpu as a new job would call it: this process forgets the slot it claimed (its
+    lock stays held, as the earlier job's process would hold it), so jobs are simulated in one
+    process."""
+    gpus._claimed = None
+    return gpus.claim_gpu(env, **{"log": lambda m: None, **kwargs})
 
 
 def test_slots_spread_over_the_gpus_before_any_takes_a_second_run():
@@ -38,7 +47,7 @@ def _env(tmp_path, **extra):
 
 def test_each_job_claims_its_own_gpu_slot_and_sees_only_that_gpu(tmp_path):
     envs = [_env(tmp_path) for _ in range(4)]
-    assert [gpus.claim_gpu(e, log=lambda m: None) for e in envs] == ["0", "1", "0", "1"]
+    assert [_job_claims(e) for e in envs] == ["0", "1", "0", "1"]
     assert [e["CUDA_VISIBLE_DEVICES"] for e in envs] == ["0", "1", "0", "1"]
     waits = []
 
@@ -47,10 +56,10 @@ def test_each_job_claims_its_own_gpu_slot_and_sees_only_that_gpu(tmp_path):
         raise TimeoutError  # the fifth job would wait for a slot; stop it here
 
     with pytest.raises(TimeoutError):
-        gpus.claim_gpu(_env(tmp_path), log=log, poll_seconds=0)
+        _job_claims(_env(tmp_path), log=log, poll_seconds=0)
     assert "all 2 GPU(s) × 2 run(s) per GPU are in use" in waits[0]
     gpus._held.pop(0).close()  # the first job ends: its slot (GPU 0, slot 0) is free again
-    assert gpus.claim_gpu(_env(tmp_path), log=lambda m: None) == "0"
+    assert _job_claims(_env(tmp_path)) == "0"
 
 
 def test_nothing_is_claimed_on_the_cpu_for_a_named_gpu_or_a_single_gpu(tmp_path):
@@ -61,6 +70,39 @@ def test_nothing_is_claimed_on_the_cpu_for_a_named_gpu_or_a_single_gpu(tmp_path)
                           log=lambda m: None) == "0"  # three small runs share the one GPU
 
 
+def test_a_second_claim_in_the_same_process_keeps_its_slot(tmp_path):
+    """A job that asks twice (e.g. two commands in one process) holds one slot, not two: on 2
+    GPUs with one run each, another job still finds the second GPU free."""
+    first, again = _env(tmp_path, SEMIGAN_RUNS_PER_GPU="1"), _env(tmp_path, SEMIGAN_RUNS_PER_GPU="1")
+    assert gpus.claim_gpu(first, log=lambda m: None) == "0"
+    assert gpus.claim_gpu(again, log=lambda m: None) == "0" and again["CUDA_VISIBLE_DEVICES"] == "0"
+    assert len(gpus._held) == 1
+    assert _job_claims(_env(tmp_path, SEMIGAN_RUNS_PER_GPU="1")) == "1"
+
+
+def test_slurm_allocations_that_each_see_gpu_0_do_not_share_slots(tmp_path):
+    """Two Slurm allocations on one node each see their own GPU as "0" and share the temp
+    dir: each counts only its own jobs' slots (a folder per SLURM_JOB_ID), and the jobs of
+    one allocation still share its slots."""
+    def alloc(job_id):
+        return {"CUDA_VISIBLE_DEVICES": "0", "SEMIGAN_RUNS_PER_GPU": "2", "SEMIGAN_GPU_LOCKS": str(tmp_path),
+                "SLURM_JOB_ID": job_id}
+
+    assert gpus.lock_dir(alloc("101")) == tmp_path / "slurm-job101"
+    assert gpus.lock_dir({"SEMIGAN_GPU_LOCKS": str(tmp_path)}) == tmp_path  # outside Slurm: as set
+
+    def full(msg):  # a job that would wait for a slot stops here
+        if "waiting" in msg:
+            raise TimeoutError(msg)
+
+    assert [_job_claims(alloc("101")) for _ in range(2)] == ["0", "0"]  # allocation 101's two runs
+    assert _job_claims(alloc("102"), log=full, poll_seconds=0) == "0"  # 102's GPU is free for it
+    with pytest.raises(TimeoutError, match="in use"):
+        _job_claims(alloc("101"), log=full, poll_seconds=0)  # 101's third run waits for its own slots
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.lock")) == \
+        ["slurm-job101/gpu0-slot0.lock", "slurm-job101/gpu0-slot1.lock", "slurm-job102/gpu0-slot0.lock"]
+
+
 def test_a_killed_job_frees_its_slot(tmp_path):
     env = {**os.environ, **_env(tmp_path, SEMIGAN_RUNS_PER_GPU="1")}
     code = ("import sys, time; from semigan.gpus import claim_gpu; import os; "
@@ -69,11 +111,11 @@ def test_a_killed_job_frees_its_slot(tmp_path):
                            text=True)
     try:
         assert job.stdout.readline().strip() == "0"
-        assert gpus.claim_gpu(_env(tmp_path, SEMIGAN_RUNS_PER_GPU="1"), log=lambda m: None) == "1"
+        assert _job_claims(_env(tmp_path, SEMIGAN_RUNS_PER_GPU="1")) == "1"
     finally:
         job.kill()
         job.wait()
-    assert gpus.claim_gpu(_env(tmp_path, SEMIGAN_RUNS_PER_GPU="1"), log=lambda m: None) == "0"
+    assert _job_claims(_env(tmp_path, SEMIGAN_RUNS_PER_GPU="1")) == "0"
 
 
 def test_a_computing_command_claims_its_slot_before_the_device_is_chosen(tmp_path, monkeypatch):

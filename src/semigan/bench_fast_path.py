@@ -24,7 +24,8 @@ from .training.loop import FAST_PATH_DEFAULTS, RunSpec, Trainer, pick_device, sy
 
 # each setting alone (the value that is not the default), then all of them
 OPTIONS = {"channels_last": {"channels_last": True}, "compile": {"compile": True},
-           "bf16": {"precision": "bf16"}, "no_determinism": {"deterministic": False}}
+           "bf16": {"precision": "bf16"}, "no_determinism": {"deterministic": False},
+           "weight_norm": {"weight_norm": "weight"}}
 
 
 def variants() -> dict[str, dict]:
@@ -38,20 +39,12 @@ def step_seconds(spec: RunSpec, data: Path, split: Path, steps: int, warmup: int
     trainer = Trainer(spec, data, split, log=lambda m: None)
     trainer.prepare()
     trainer.compile_networks()
-    from .training.loop import autocast
-
-    def one():
-        with autocast(trainer.device, spec.train.precision):
-            trainer.train_step()
-        trainer.step += 1
-        trainer.ema.update(trainer.ema_source(), trainer.step)
-
     for _ in range(warmup):
-        one()
+        trainer.step_once()  # the training loop's own step
     synchronize(trainer.device)
     t0 = time.perf_counter()
     for _ in range(steps):
-        one()
+        trainer.step_once()
     synchronize(trainer.device)
     return (time.perf_counter() - t0) / steps
 

@@ -14,7 +14,14 @@ Settings (environment, as the device itself): SEMIGAN_GPUS (the node's GPU ids, 
 "0,1,2,3"; default CUDA_VISIBLE_DEVICES, else those nvidia-smi lists), SEMIGAN_RUNS_PER_GPU
 (default 1) and SEMIGAN_GPU_LOCKS (the lock folder; default one per user in the temp dir).
 Nothing is claimed when the device is the CPU or the node has at most one GPU and one run
-per GPU (nothing to choose)."""
+per GPU (nothing to choose). A process claims one slot: asked again, it keeps the one it holds.
+
+Under Slurm the lock folder is one per allocation (a `slurm-job<SLURM_JOB_ID>` folder in it).
+Slurm numbers an allocation's GPUs from 0, so two allocations on one node both see a GPU "0"
+while holding different GPUs, and share the node's temp dir: with one folder, their jobs would
+count each other's slots and wait for runs on a GPU that is not theirs. Claiming is not
+skipped under Slurm: a workflow run inside one allocation of several GPUs (`sbatch --gpus=8`
+running snakemake) spreads its jobs over that allocation's GPUs as on a node of its own."""
 
 from __future__ import annotations
 
@@ -31,6 +38,7 @@ from .errors import UsageError
 GPUS_ENV, RUNS_ENV, LOCKS_ENV = "SEMIGAN_GPUS", "SEMIGAN_RUNS_PER_GPU", "SEMIGAN_GPU_LOCKS"
 
 _held = []  # the open lock files of this process's slot: released when it exits
+_claimed: str | None = None  # the GPU of this process's slot, once claimed
 
 
 def slot_order(gpus: list[str], runs_per_gpu: int) -> list[tuple[str, int]]:
@@ -73,7 +81,11 @@ def runs_per_gpu(environ=os.environ) -> int:
 
 
 def lock_dir(environ=os.environ) -> Path:
-    return Path(environ.get(LOCKS_ENV) or Path(tempfile.gettempdir()) / f"semigan-gpu-locks-{os.getuid()}")
+    """$SEMIGAN_GPU_LOCKS, else a per-user folder in the temp dir; under Slurm, its
+    `slurm-job<SLURM_JOB_ID>` subfolder (one per allocation: see the module's docstring)."""
+    folder = Path(environ.get(LOCKS_ENV) or Path(tempfile.gettempdir()) / f"semigan-gpu-locks-{os.getuid()}")
+    job = environ.get("SLURM_JOB_ID")
+    return folder / f"slurm-job{job}" if job else folder
 
 
 def _flock_claim(folder: Path) -> Callable[[str, int], bool]:
@@ -99,10 +111,15 @@ def claim_gpu(environ=os.environ, log=lambda m: print(m, file=sys.stderr, flush=
               poll_seconds: float = 10.0) -> str | None:
     """Claim this job's GPU slot and make that GPU the only one it sees; returns the GPU id
     (None when there is nothing to choose or the device is the CPU). Waits, saying so, while
-    every slot is taken (more jobs started than `--resources gpu=` allows for)."""
+    every slot is taken (more jobs started than `--resources gpu=` allows for). A process
+    that already holds a slot keeps it: a second call returns the same GPU (a job has one)."""
+    global _claimed
     device = environ.get("SEMIGAN_DEVICE", "")
     if device.startswith("cpu") or ":" in device:  # the CPU, or a GPU named by the user
         return None
+    if _claimed is not None:
+        environ["CUDA_VISIBLE_DEVICES"] = _claimed
+        return _claimed
     gpus, k = node_gpus(environ), runs_per_gpu(environ)
     if len(gpus) <= 1 and k <= 1:
         return None
@@ -113,6 +130,7 @@ def claim_gpu(environ=os.environ, log=lambda m: print(m, file=sys.stderr, flush=
         log(f"all {len(gpus)} GPU(s) × {k} run(s) per GPU are in use ({folder}); waiting")
         time.sleep(poll_seconds)
     gpu, index = slot
+    _claimed = gpu
     environ["CUDA_VISIBLE_DEVICES"] = gpu
     log(f"GPU {gpu}, slot {index} of {k} (CUDA_VISIBLE_DEVICES={gpu})")
     return gpu

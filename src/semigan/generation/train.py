@@ -111,7 +111,7 @@ class GanTrainer(TrainingLoop):
         self.split_sha256 = split.digest()
         torch.manual_seed(spec.seed)
         self.g, self.d = build_networks(spec, self.image_shape, self.n_classes, self.device)
-        self.use_channels_last()  # before the EMA copy
+        self.use_network_settings()  # before the EMA copy
         cfg = self.cfg
         self.opt_g = torch.optim.Adam(self.g.parameters(), cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
         self.opt_d = torch.optim.Adam(self.d.parameters(), cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
@@ -132,17 +132,19 @@ class GanTrainer(TrainingLoop):
         y = self.labels[idx] if self.labels is not None else None
         n = len(x)
         y_fake = self._fake_classes(n)
-        with torch.no_grad():
-            fake = self.g(self.g.sample_z(n, device=self.device), y_fake)
-        # hinge losses in fp32 under bf16 autocast (`.float()` is the identity in fp32)
-        loss_d = F.relu(1 - self.d(x, y).float()).mean() + F.relu(1 + self.d(fake, y_fake).float()).mean()
+        with self.forwards():
+            with torch.no_grad():
+                fake = self.g(self.g.sample_z(n, device=self.device), y_fake)
+            # hinge losses in fp32 under bf16 autocast (`.float()` is the identity in fp32)
+            loss_d = F.relu(1 - self.d(x, y).float()).mean() + F.relu(1 + self.d(fake, y_fake).float()).mean()
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         self.opt_d.step()
 
         y_fake = self._fake_classes(n)
         self.d.requires_grad_(False)
-        loss_g = -self.d(self.g(self.g.sample_z(n, device=self.device), y_fake), y_fake).float().mean()
+        with self.forwards():
+            loss_g = -self.d(self.g(self.g.sample_z(n, device=self.device), y_fake), y_fake).float().mean()
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.opt_g.step()

@@ -3,6 +3,7 @@ the learning-rate schedule."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from dataclasses import dataclass
 from typing import Iterable
@@ -12,6 +13,15 @@ import torch
 from ..models import Architecture
 
 
+def autocast(device: torch.device, precision: str):
+    """The context a training step's forward passes and losses run in: bf16 autocast, or
+    nothing for fp32. Backward passes and optimiser steps run outside it (as PyTorch advises:
+    the backward ops take the dtypes autocast chose for their forwards)."""
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
 @dataclass
 class MethodContext:
     arch: Architecture
@@ -19,6 +29,12 @@ class MethodContext:
     image_shape: tuple[int, int, int]  # (C, H, W)
     device: torch.device
     total_steps: int
+    precision: str = "fp32"  # train.precision: the forwards' autocast (`forwards`)
+
+    def forwards(self):
+        """The context of a method's forward passes and losses (never its backward or optimiser
+        step): `autocast` of the run's precision."""
+        return autocast(self.device, self.precision)
 
 
 @dataclass

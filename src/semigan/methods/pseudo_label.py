@@ -37,14 +37,15 @@ class PseudoLabel(ClassifierMethod):
     def train_step(self, batch: Batch, step: int) -> dict:
         self.scheduled_lr(step)
         n_lab = len(batch.x_lab)
-        logits = self.classifier(torch.cat([batch.x_lab, batch.x_unl])).float()  # losses in fp32 under bf16
-        l_lab, l_unl = logits[:n_lab], logits[n_lab:]
-        loss_lab = F.cross_entropy(l_lab, batch.y_lab)
-        with torch.no_grad():
-            confidence, pseudo = l_unl.softmax(1).max(1)
-            mask = (confidence >= self.hp.threshold).float()
-        loss_unl = (F.cross_entropy(l_unl, pseudo, reduction="none") * mask).mean()
-        loss = loss_lab + self.alpha(step) * loss_unl
+        with self.ctx.forwards():
+            logits = self.classifier(torch.cat([batch.x_lab, batch.x_unl])).float()  # losses in fp32 under bf16
+            l_lab, l_unl = logits[:n_lab], logits[n_lab:]
+            loss_lab = F.cross_entropy(l_lab, batch.y_lab)
+            with torch.no_grad():
+                confidence, pseudo = l_unl.softmax(1).max(1)
+                mask = (confidence >= self.hp.threshold).float()
+            loss_unl = (F.cross_entropy(l_unl, pseudo, reduction="none") * mask).mean()
+            loss = loss_lab + self.alpha(step) * loss_unl
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()

@@ -97,19 +97,20 @@ class SSLGAN(ClassifierMethod):
     def discriminator_step(self, batch: Batch) -> dict:
         """Labelled, unlabelled and generated images through the discriminator in one pass."""
         n_lab, n_unl = len(batch.x_lab), len(batch.x_unl)
-        with torch.no_grad():
-            fake = self.generator(self.generator.sample_z(n_unl, device=self.ctx.device))
-        logits = self.classifier(torch.cat([batch.x_lab, batch.x_unl, fake]))
-        l_lab, l_unl, l_fake = logits.split([n_lab, n_unl, len(fake)])
-        loss_lab = F.cross_entropy(l_lab.float(), batch.y_lab)
-        loss_unl = unsupervised_loss(l_unl, l_fake)
-        loss = loss_lab + self.hp.unlabeled_weight * loss_unl
-        stats = {"loss_lab": loss_lab.detach(), "loss_unl": loss_unl.detach(),
-                 "train_acc": accuracy_of(l_lab.detach(), batch.y_lab)}
-        if self.hp.balance_weight:  # skipped at 0, so runs without it compute exactly what they did
-            loss_bal = class_balance_loss(l_unl.float())
-            loss = loss + self.hp.balance_weight * loss_bal
-            stats["loss_bal"] = loss_bal.detach()
+        with self.ctx.forwards():
+            with torch.no_grad():
+                fake = self.generator(self.generator.sample_z(n_unl, device=self.ctx.device))
+            logits = self.classifier(torch.cat([batch.x_lab, batch.x_unl, fake]))
+            l_lab, l_unl, l_fake = logits.split([n_lab, n_unl, len(fake)])
+            loss_lab = F.cross_entropy(l_lab.float(), batch.y_lab)
+            loss_unl = unsupervised_loss(l_unl, l_fake)
+            loss = loss_lab + self.hp.unlabeled_weight * loss_unl
+            stats = {"loss_lab": loss_lab.detach(), "loss_unl": loss_unl.detach(),
+                     "train_acc": accuracy_of(l_lab.detach(), batch.y_lab)}
+            if self.hp.balance_weight:  # skipped at 0, so runs without it compute exactly what they did
+                loss_bal = class_balance_loss(l_unl.float())
+                loss = loss + self.hp.balance_weight * loss_bal
+                stats["loss_bal"] = loss_bal.detach()
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
@@ -121,11 +122,12 @@ class SSLGAN(ClassifierMethod):
         for p in self._d_trainable:
             p.requires_grad_(False)
         try:
-            fake = self.generator(self.generator.sample_z(len(x_real), device=self.ctx.device))
-            _, feat_fake = self.classifier.forward_features(fake)
-            with torch.no_grad():
-                _, feat_real = self.classifier.forward_features(x_real)
-            loss_gen = feature_matching_loss(feat_fake, feat_real, self.fm_kind)
+            with self.ctx.forwards():
+                fake = self.generator(self.generator.sample_z(len(x_real), device=self.ctx.device))
+                _, feat_fake = self.classifier(fake, features=True)  # through the network's call: compiled
+                with torch.no_grad():
+                    _, feat_real = self.classifier(x_real, features=True)
+                loss_gen = feature_matching_loss(feat_fake, feat_real, self.fm_kind)
             self.opt_g.zero_grad(set_to_none=True)
             loss_gen.backward()
             self.opt_g.step()

@@ -22,8 +22,9 @@ class Supervised(ClassifierMethod):
 
     def train_step(self, batch: Batch, step: int) -> dict:
         self.scheduled_lr(step)
-        logits = self.classifier(batch.x_lab).float()  # the loss in fp32 under bf16 autocast
-        loss = F.cross_entropy(logits, batch.y_lab)
+        with self.ctx.forwards():
+            logits = self.classifier(batch.x_lab).float()  # the loss in fp32 under bf16 autocast
+            loss = F.cross_entropy(logits, batch.y_lab)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()

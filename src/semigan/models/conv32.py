@@ -42,8 +42,11 @@ class ConvClassifier(nn.Module):
         h = self.body(x).mean((2, 3))
         return self.out(h), h
 
-    def forward(self, x):
-        return self.forward_features(x)[0]
+    def forward(self, x, features: bool = False):
+        """The logits; with `features`, (logits, last hidden features) from one call, so that
+        a compiled network computes the feature-matching passes compiled too."""
+        logits, h = self.forward_features(x)
+        return (logits, h) if features else logits
 
 
 class ConvGenerator(nn.Module):

@@ -36,8 +36,11 @@ class MLPClassifier(nn.Module):
             h = F.relu(layer(h))
         return self.out(self.noise(h)), h
 
-    def forward(self, x):
-        return self.forward_features(x)[0]
+    def forward(self, x, features: bool = False):
+        """The logits; with `features`, (logits, last hidden features) from one call, so that
+        a compiled network computes the feature-matching passes compiled too."""
+        logits, h = self.forward_features(x)
+        return (logits, h) if features else logits
 
 
 class MLPGenerator(nn.Module):

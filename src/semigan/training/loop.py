@@ -4,7 +4,6 @@ checkpoints and automatic resume from them."""
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import csv
 import dataclasses
@@ -25,7 +24,9 @@ from ..atomic import atomic_path
 from ..divergence import check_finite
 from ..data.store import load_meta, load_images
 from ..methods import Batch, MethodContext, build_method
+from ..methods.common import autocast
 from ..models import get_architecture, to_model_input
+from ..models.layers import WEIGHT_NORMS, set_weight_norm
 from ..splits import read_split, small_validation
 from .ema import EMA
 from .sampling import IndexStream
@@ -40,20 +41,28 @@ class FastPath:
     settings. All off is the committed cpu runs' arithmetic, bit for bit.
       channels_last  networks and image batches in channels-last memory layout
       compile        the networks through torch.compile (after data-dependent init)
-      precision      fp32, or bf16 autocast of the training step (losses, logsumexp and
-                     feature means stay fp32; validation and evaluation run in fp32)
+      precision      fp32, or bf16 autocast of the training step's forward passes (losses,
+                     logsumexp and feature means stay fp32; backward passes and optimiser
+                     steps run outside autocast; validation and evaluation run in fp32)
       deterministic  on a GPU, cuDNN's deterministic kernels and torch's deterministic
                      algorithms; off: cuDNN autotuning (cudnn.benchmark), faster, not
-                     bitwise repeatable. No effect on the CPU."""
+                     bitwise repeatable. No effect on the CPU.
+      weight_norm    output: weight-normed layers scale their output (the committed runs'
+                     arithmetic); weight: they normalise the weight once per forward (the
+                     same function, other float rounding). No effect on networks without
+                     weight-normed layers (the generation GANs)."""
 
     channels_last: bool = False
     compile: bool = False
     precision: str = "fp32"
     deterministic: bool = True
+    weight_norm: str = "output"
 
     def check_fast_path(self, where: str) -> None:
         if self.precision not in PRECISIONS:
             raise ValueError(f"{where}.precision={self.precision!r}: expected one of {PRECISIONS}")
+        if self.weight_norm not in WEIGHT_NORMS:
+            raise ValueError(f"{where}.weight_norm={self.weight_norm!r}: expected one of {WEIGHT_NORMS}")
         for name in ("channels_last", "compile", "deterministic"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{where}.{name}={getattr(self, name)!r}: expected true or false")
@@ -197,13 +206,6 @@ def set_determinism(device: torch.device, deterministic: bool) -> None:
     torch.use_deterministic_algorithms(deterministic, warn_only=True)
 
 
-def autocast(device: torch.device, precision: str):
-    """The context a training step runs in: bf16 autocast, or nothing for fp32."""
-    if precision == "bf16":
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
 def peak_memory(device: torch.device) -> dict:
     """The run's peak memory: allocated tensors on a GPU (what limits the batch size there),
     the process's maximum resident set on a CPU (data, networks and workspace together)."""
@@ -343,12 +345,27 @@ class TrainingLoop:
     def result(self) -> dict:
         raise NotImplementedError
 
+    def step_once(self) -> dict:
+        """One training step and the EMA update after it; the step's scalars (on the device).
+        The step runs its forward passes in `forwards()`, its backward passes outside it."""
+        stats = self.train_step()
+        self.step += 1
+        self.ema.update(self.ema_source(), self.step)
+        return stats
+
     # -- fast path --------------------------------------------------------------------------
-    def use_channels_last(self) -> None:
-        """With train.channels_last, the networks' 4-d weights in channels-last layout (so
-        their conv outputs, generated images included, are too; call before the EMA copy)."""
-        if self.cfg.channels_last:
-            for net in self.networks():
+    def forwards(self):
+        """The context of a training step's forward passes and losses: bf16 autocast with
+        train.precision bf16, else nothing (backward passes and optimiser steps run outside)."""
+        return autocast(self.device, self.cfg.precision)
+
+    def use_network_settings(self) -> None:
+        """train.channels_last: the networks' 4-d weights in channels-last layout (so their
+        conv outputs, generated images included, are too); train.weight_norm: where their
+        weight-normed layers apply the scale. Call before the EMA copy (which keeps both)."""
+        for net in self.networks():
+            set_weight_norm(net, self.cfg.weight_norm)
+            if self.cfg.channels_last:
                 net.to(memory_format=torch.channels_last)
 
     def as_batch_layout(self, x: torch.Tensor) -> torch.Tensor:
@@ -407,10 +424,7 @@ class TrainingLoop:
         synchronize(self.device)
         t0 = time.perf_counter()
         while self.step < cfg.steps:
-            with autocast(self.device, cfg.precision):
-                stats.add(self.train_step())
-            self.step += 1
-            self.ema.update(self.ema_source(), self.step)
+            stats.add(self.step_once())
             history_due = self.history_due()
             checkpoint_due = self.step % cfg.checkpoint_every == 0 and self.step < cfg.steps
             log_due = self.step % cfg.log_every == 0 or self.step == cfg.steps
@@ -472,9 +486,9 @@ class Trainer(TrainingLoop):
         self.n_classes = len(meta["classes"])
 
         torch.manual_seed(spec.seed)
-        ctx = MethodContext(self.arch, self.n_classes, (c, h, w), self.device, self.cfg.steps)
+        ctx = MethodContext(self.arch, self.n_classes, (c, h, w), self.device, self.cfg.steps, self.cfg.precision)
         self.method = build_method(spec.method, ctx, spec.hparams)
-        self.use_channels_last()
+        self.use_network_settings()
         bs = self.cfg.batch_size
         base = 1_000_003 * spec.seed
         self.lab_stream = IndexStream(torch.from_numpy(self.split.labeled), bs, base + 1, self.device)
