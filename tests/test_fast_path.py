@@ -240,7 +240,8 @@ def _first_history_row(run_dir):
 @pytest.mark.slow
 # CIFAR seed 1 was trained on an AMD family/model 25/17, seed 0 on an Intel 6/167 (each reproduces on its kind)
 @pytest.mark.parametrize("run", ["mnist/n100/ssl_gan/seed0", "cifar10_jpeg/n4000/ssl_gan/seed1"])
-def test_cpu_profile_reproduces_the_first_history_row_of_committed_runs(run, mirror, tmp_path_factory, monkeypatch):
+def test_cpu_profile_reproduces_the_first_history_row_of_committed_runs(run, mirror, tmp_path_factory, monkeypatch,
+                                                                       request):
     """Today's cpu-profile description of a committed run (fast path off) re-trained up to its
     first history row (step 500 on MNIST, 250 on CIFAR) gives the committed row's numbers
     exactly, on the committed runs' 2 threads and the kind of CPU that made them (oneDNN's
@@ -262,12 +263,16 @@ def test_cpu_profile_reproduces_the_first_history_row_of_committed_runs(run, mir
     spec_dict = run_spec(cpu, dataset, n, method, seed)
     assert spec_dict == with_fast_path_defaults(recorded["config"])
     root = tmp_path_factory.mktemp(dataset)
-    prepare_dataset(dataset, root / dataset, root / "downloads", str(mirror))
-    split = make_split(load_images(root / dataset, "train").labels, n, n_val_of(cpu, dataset), seed)
+    if dataset == "mnist":  # the session's copy, prepared from the mirror by the same call
+        data = request.getfixturevalue("mnist_dir")
+    else:
+        data = root / dataset
+        prepare_dataset(dataset, data, root / "downloads", str(mirror))
+    split = make_split(load_images(data, "train").labels, n, n_val_of(cpu, dataset), seed)
     assert split.digest() == recorded["split_sha256"]
     write_split(split, root / "split.npz", {})
     torch.set_num_threads(recorded["provenance"]["train"]["device"]["torch_threads"])
-    trainer = Trainer(RunSpec.from_dict(spec_dict), root / dataset, root / "split.npz", log=lambda m: None)
+    trainer = Trainer(RunSpec.from_dict(spec_dict), data, root / "split.npz", log=lambda m: None)
     trainer.run(root / "ckpt.pt", on_eval=lambda t, row: True)  # stop at the first history row
     row = {k: v for k, v in trainer.history[0].items() if k != "wall_seconds"}
     expected = _first_history_row(run)

@@ -169,13 +169,6 @@ def _clone_with_results(repo, tmp_path, edit=None):
     return work
 
 
-def test_committed_results_are_up_to_date_in_any_checkout_order(repo, tmp_path):
-    """A clone computes nothing for the committed cpu grid, even when git's checkout order
-    leaves every table older than the runs it summarises (the report's input record matches)."""
-    out = _run(["snakemake", "-n"], _clone_with_results(repo, tmp_path))
-    assert "Nothing to be done" in out.stdout + out.stderr, out.stdout[-3000:]
-
-
 def test_clone_that_adds_a_cell_computes_only_that_cell(repo, tmp_path):
     """No data or models here (a clone): a new grid cell brings its own download, split,
     training and evaluation, and the summaries; no committed run is retrained."""
@@ -200,12 +193,15 @@ def test_clone_that_adds_a_generation_cell_measures_with_the_committed_extractor
     assert _job_counts(out.stdout) == {"download": 1, "split": 1, "train_gan": 1, "evaluate_gan": 1, **REPORT_JOBS}
 
 
-def test_changed_committed_results_rerun_the_report_whatever_their_file_times(repo, tmp_path):
-    """A committed result that differs from what the report read (copied or pulled in, not made
+def test_committed_results_are_up_to_date_in_any_checkout_order_and_changed_ones_rerun_the_report(repo, tmp_path):
+    """A clone computes nothing for the committed cpu grid, even when git's checkout order
+    leaves every table older than the runs it summarises (the report's input record matches).
+    A committed result that differs from what the report read (copied or pulled in, not made
     here) re-runs the report in the next plain call, even when it is older than the tables;
     the report does not re-run for file times alone."""
     work = _clone_with_results(repo, tmp_path)
-    assert "Nothing to be done" in _run(["snakemake", "-n"], work).stdout
+    out = _run(["snakemake", "-n"], work)
+    assert "Nothing to be done" in out.stdout + out.stderr, out.stdout[-3000:]
     metrics = work / "results/cpu/runs/mnist/n100/supervised/seed0/metrics.json"
     m = json.loads(metrics.read_text())
     m["test_error_pct"] += 1.0
@@ -510,7 +506,10 @@ def test_git_keeps_the_extractor_weights_and_ignores_other_weights(repo):
 def test_extractor_rule_checks_a_retraining_against_the_committed_record(repo, tmp_path, mirror):
     """The extractor's record stays in place while the rule re-runs (update() flag): weights that
     differ from it fail the job and leave the record as it was; the same weights pass."""
-    work = _workdir(repo, tmp_path, profile="smoke", mirror=mirror)
+    def one_short_epoch(params):  # what is checked is the weights' hash, not how well they classify
+        params["profiles"]["smoke"]["generation"]["extractor"].update(epochs=1, max_images=500)
+
+    work = _workdir(repo, tmp_path, profile="smoke", mirror=mirror, edit=one_short_epoch)
     env = dict(os.environ, SEMIGAN_MIRROR="")
     weights = "results/smoke/extractors/mnist.pt"  # committed beside the record (in the cpu profile)
     record = work / "results/smoke/extractors/mnist.json"
