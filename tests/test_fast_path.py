@@ -340,3 +340,18 @@ def test_inception_benchmark_times_each_feature_setting_against_fp32(monkeypatch
     assert rows["plain"]["fid_change"] == 0.0 and math.isfinite(rows["plain"]["fid_halves"])
     assert rows["compile"]["max_feature_deviation"] == 0.0 < 1e-4 < rows["bf16"]["max_feature_deviation"] < 0.1
     assert all(r["images_per_second"] > 0 and math.isfinite(r["fid_halves"]) for r in rows.values())
+
+
+def test_a_profiles_fast_path_is_read_for_the_benchmarked_run():
+    """--profile-variant times the settings a profile gives this very run: all off in `cpu`
+    (its committed arithmetic), the GPU fast path in `paper`, MNIST's fully connected networks
+    without channels_last there."""
+    from semigan.bench_fast_path import profile_fast_path
+
+    cpu = resolve(load_params("params.yaml", profile="cpu"))
+    mnist = RunSpec.from_dict(run_spec(cpu, "mnist", 100, "ssl_gan", 0))
+    cifar = RunSpec.from_dict(run_spec(cpu, "cifar10_jpeg", 4000, "ssl_gan", 0))
+    assert profile_fast_path(mnist, "cpu") == profile_fast_path(cifar, "cpu") == FAST_PATH_DEFAULTS
+    paper = profile_fast_path(cifar, "paper")
+    assert (paper["compile"], paper["precision"], paper["channels_last"]) == (True, "bf16", True)
+    assert profile_fast_path(mnist, "paper") == {**paper, "channels_last": False}

@@ -35,7 +35,11 @@ def variants() -> dict[str, dict]:
 
 def step_seconds(spec: RunSpec, data: Path, split: Path, steps: int, warmup: int) -> float:
     """Mean seconds per training step after `warmup` steps (compilation, allocation and
-    kernel selection happen there), timed with the device synchronised."""
+    kernel selection happen there), timed with the device synchronised. torch.compile's cache
+    starts empty, as in a training job's own process: the variants before would otherwise use up
+    its recompilation limit for the networks' shared forward code, and the compiled ones
+    would run eagerly."""
+    torch._dynamo.reset()
     trainer = Trainer(spec, data, split, log=lambda m: None)
     trainer.prepare()
     trainer.compile_networks()
@@ -49,15 +53,26 @@ def step_seconds(spec: RunSpec, data: Path, split: Path, steps: int, warmup: int
     return (time.perf_counter() - t0) / steps
 
 
-def bench_step(spec: RunSpec, data: Path, split: Path, steps: int = 60, warmup: int = 20) -> dict:
+def profile_fast_path(spec: RunSpec, profile: str, params: Path = Path("params.yaml")) -> dict:
+    """The fast-path settings a profile gives this run's dataset and method (e.g. `paper`'s)."""
+    from .config import load_params, resolve, run_spec
+
+    train = run_spec(resolve(load_params(params, profile=profile)), spec.dataset, spec.n_labels, spec.method,
+                     spec.seed)["train"]
+    return {k: train[k] for k in FAST_PATH_DEFAULTS}
+
+
+def bench_step(spec: RunSpec, data: Path, split: Path, steps: int = 60, warmup: int = 20,
+               extra: dict[str, dict] | None = None) -> dict:
+    """`extra`: further named variants, e.g. a profile's settings (`--profile-variant paper`)."""
     rows = {}
-    for name, setting in variants().items():
+    for name, setting in {**variants(), **(extra or {})}.items():
         train = dataclasses.replace(spec.train, **{**FAST_PATH_DEFAULTS, **setting})
         rows[name] = {"settings": {**FAST_PATH_DEFAULTS, **setting},
                       "s_per_step": step_seconds(dataclasses.replace(spec, train=train), data, split, steps, warmup)}
     base = rows["plain"]["s_per_step"]
     for row in rows.values():
-        row["speedup"] = base / row["s_per_step"]
+        row["speedup"] = round(base / row["s_per_step"], 2)  # what the timing noise leaves meaningful
     return rows
 
 
@@ -146,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=60)
     p.add_argument("--warmup", type=int, default=20)
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--profile-variant", action="append", default=[],
+                   help="also time the fast-path settings this params.yaml profile gives the run (e.g. paper)")
     p.add_argument("--inception-n", type=int, default=0, help="also time the Inception features of N images (0: no)")
     p.add_argument("--inception-data", default=None,
                    help="prepared 32×32 RGB dataset whose test images the Inception pass reads (default: random images)")
@@ -160,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.spec is not None:
         spec = RunSpec.from_dict(json.loads(a.spec))
         result.update(benchmark=f"training step of {spec.name} ({spec.arch}, batch {spec.train.batch_size})",
-                      steps=a.steps, warmup=a.warmup, step=bench_step(spec, Path(a.data), Path(a.split), a.steps, a.warmup))
+                      steps=a.steps, warmup=a.warmup, step=bench_step(spec, Path(a.data), Path(a.split), a.steps, a.warmup,
+                                                {f"{p}_profile": profile_fast_path(spec, p) for p in a.profile_variant}))
         speedups["step"] = {k: round(v["speedup"], 2) for k, v in result["step"].items()}
     if a.inception_n:
         result["inception"] = bench_inception(a.inception_n, data=Path(a.inception_data) if a.inception_data else None)
