@@ -36,9 +36,9 @@ def variants() -> dict[str, dict]:
 def step_seconds(spec: RunSpec, data: Path, split: Path, steps: int, warmup: int) -> float:
     """Mean seconds per training step after `warmup` steps (compilation, allocation and
     kernel selection happen there), timed with the device synchronised. torch.compile's cache
-    starts empty, as in a training job's own process: the variants before would otherwise use up
-    its recompilation limit for the networks' shared forward code, and the compiled ones
-    would run eagerly."""
+    starts empty, as in a training job's own process: graphs compiled for the variants before
+    (same forward code, other settings) would otherwise count against its recompilation limit,
+    past which a network runs eagerly."""
     torch._dynamo.reset()
     trainer = Trainer(spec, data, split, log=lambda m: None)
     trainer.prepare()
